@@ -1,0 +1,37 @@
+# segment — PGXS build.  `make && make install`, then `make installcheck`
+# against a running server (scripts/test.sh does all of it in a throwaway cluster).
+EXTENSION = segment
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+
+MODULE_big = segment
+OBJS = \
+	src/segment.o \
+	src/validate.o \
+	src/model_type.o \
+	src/model_io.o \
+	src/model_sql.o \
+	src/model_cache.o \
+	src/kmeans_assign.o
+
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
+
+# pg_regress inputs: every sql/*.sql that is not an install or upgrade script.
+REGRESS = $(filter-out segment%,$(basename $(notdir $(wildcard sql/*.sql))))
+REGRESS_OPTS = --load-extension=segment
+
+PG_CPPFLAGS += -Isrc $(shell pkg-config --cflags openblas)
+# --no-as-needed: LAPACKE (used by ALS and PCA) stays linked even before any caller.
+SHLIB_LINK += $(shell pkg-config --libs openblas) -Wl,--no-as-needed -llapacke -Wl,--as-needed
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
+	cp $< $@
+
+.PHONY: bench
+bench:
+	scripts/bench.sh

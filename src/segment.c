@@ -1,0 +1,49 @@
+/*
+ * segment.c — module entry: PG_MODULE_MAGIC, GUCs, BLAS threads.
+ */
+#include "postgres.h"
+
+#include <cblas.h>
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "model_cache.h"
+
+PG_MODULE_MAGIC;
+
+/* OpenBLAS's own setter; declared here because cblas.h does not always. */
+extern void openblas_set_num_threads(int num_threads);
+
+void		_PG_init(void);
+
+static int	seg_blas_threads = 1;
+
+static void
+assign_blas_threads(int newval, void *extra)
+{
+	openblas_set_num_threads(newval);
+}
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("segment.blas_threads",
+							"Threads OpenBLAS may use inside one backend.",
+							"Parallel query workers are the usual source of parallelism; "
+							"valid range is 1..64.",
+							&seg_blas_threads,
+							1, 1, 64,
+							PGC_USERSET, 0,
+							NULL, assign_blas_threads, NULL);
+	DefineCustomIntVariable("segment.model_cache_entries",
+							"Decoded catalog models each backend keeps between statements.",
+							"Models in use by a running statement are never evicted; "
+							"valid range is 1..10000.",
+							&seg_model_cache_entries,
+							16, 1, 10000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("segment");
+	openblas_set_num_threads(seg_blas_threads);
+}
