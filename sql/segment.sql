@@ -131,9 +131,17 @@ AS $$
 DECLARE
     v int;
 BEGIN
-    IF name IS NULL OR model IS NULL THEN
+    IF $1 IS NULL OR $2 IS NULL THEN
         RAISE EXCEPTION 'model name and model must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF $1 = '' THEN
+        RAISE EXCEPTION 'model name must not be empty'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF $4 IS NOT NULL AND jsonb_typeof($4) <> 'object' THEN
+        RAISE EXCEPTION 'metrics must be a JSON object, not %', jsonb_typeof($4)
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- one writer per name at a time, so versions are dense and never collide
     PERFORM pg_advisory_xact_lock(hashtext('segment.models'), hashtext(name));

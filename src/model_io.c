@@ -296,6 +296,19 @@ seg_model_in(PG_FUNCTION_ARGS)
 				 errdetail("A model's text form starts with \"%s\".", SEG_TEXT_PREFIX)));
 	str += prefix;
 	len -= prefix;
+	/* tolerate line breaks and spaces, as encode(..., 'base64') writes them */
+	if (strpbrk(str, " \t\r\n") != NULL)
+	{
+		char	   *packed = palloc(len + 1);
+		size_t		j = 0;
+
+		for (size_t i = 0; i < len; i++)
+			if (!strchr(" \t\r\n", str[i]))
+				packed[j++] = str[i];
+		packed[j] = '\0';
+		str = packed;
+		len = j;
+	}
 	initStringInfo(&buf);
 	enlargeStringInfo(&buf, pg_b64_dec_len(len));
 	n = pg_b64_decode(str, len, buf.data, buf.maxlen);
