@@ -20,6 +20,9 @@ EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
 # pg_regress inputs: every sql/*.sql that is not an install or upgrade script.
 REGRESS = $(filter-out segment%,$(basename $(notdir $(wildcard sql/*.sql))))
 REGRESS_OPTS = --load-extension=segment
+# isolation specs (specs/*.spec): concurrent sessions
+ISOLATION = $(basename $(notdir $(wildcard specs/*.spec)))
+ISOLATION_OPTS = --load-extension=segment
 
 PG_CPPFLAGS += -Isrc $(shell pkg-config --cflags openblas)
 # --no-as-needed: LAPACKE (used by ALS and PCA) stays linked even before any caller.
