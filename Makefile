@@ -11,7 +11,13 @@ OBJS = \
 	src/model_io.o \
 	src/model_sql.o \
 	src/model_cache.o \
-	src/kmeans_assign.o
+	src/kmeans_assign.o \
+	src/rows_state.o \
+	src/kmeans_agg.o \
+	src/kmeans_step.o \
+	src/kmeans.o \
+	src/metrics_agg.o \
+	src/metrics.o
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)

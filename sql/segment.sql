@@ -174,3 +174,213 @@ CREATE FUNCTION @extschema@.model_cache_stats(
     AS 'MODULE_PATHNAME', 'seg_model_cache_stats' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION @extschema@.model_cache_stats() IS
     'this backend''s model cache: entries held, catalog lookups, decodes, reuses, bytes held';
+
+---------------------------------------------------------------------------
+-- Aggregate state: a bounded, plan-independent sample of rows
+---------------------------------------------------------------------------
+
+CREATE TYPE @extschema@.rows_state;
+
+CREATE FUNCTION @extschema@.rows_state_in(cstring) RETURNS @extschema@.rows_state
+    AS 'MODULE_PATHNAME', 'seg_rows_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.rows_state_out(@extschema@.rows_state) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'seg_rows_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.rows_state_recv(internal) RETURNS @extschema@.rows_state
+    AS 'MODULE_PATHNAME', 'seg_rows_state_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.rows_state_send(@extschema@.rows_state) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'seg_rows_state_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE @extschema@.rows_state (
+    INPUT = @extschema@.rows_state_in,
+    OUTPUT = @extschema@.rows_state_out,
+    RECEIVE = @extschema@.rows_state_recv,
+    SEND = @extschema@.rows_state_send,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = double,
+    STORAGE = external
+);
+COMMENT ON TYPE @extschema@.rows_state IS
+    'partial state of row-holding aggregates (kmeans_fit): a seeded bottom-m sample; shipped between parallel workers and Citus nodes';
+COMMENT ON FUNCTION @extschema@.rows_state_in(cstring) IS 'text input of segment.rows_state (segr1: + base64), validated';
+COMMENT ON FUNCTION @extschema@.rows_state_out(@extschema@.rows_state) IS 'text output of segment.rows_state (segr1: + base64)';
+COMMENT ON FUNCTION @extschema@.rows_state_recv(internal) IS 'binary input of segment.rows_state, validated';
+COMMENT ON FUNCTION @extschema@.rows_state_send(@extschema@.rows_state) IS 'binary output of segment.rows_state';
+
+CREATE FUNCTION @extschema@.rows_combinefn(@extschema@.rows_state, @extschema@.rows_state)
+    RETURNS @extschema@.rows_state
+    AS 'MODULE_PATHNAME', 'seg_rows_combinefn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.rows_combinefn(@extschema@.rows_state, @extschema@.rows_state) IS
+    'combine function of row-holding aggregates: merge two samples';
+
+---------------------------------------------------------------------------
+-- k-means training
+---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.kmeans_fit_transfn(@extschema@.rows_state, float8[], int)
+    RETURNS @extschema@.rows_state
+    AS 'MODULE_PATHNAME', 'seg_kmeans_fit_transfn' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_fit_transfn(@extschema@.rows_state, float8[], int, jsonb)
+    RETURNS @extschema@.rows_state
+    AS 'MODULE_PATHNAME', 'seg_kmeans_fit_transfn' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_fit_finalfn(@extschema@.rows_state)
+    RETURNS @extschema@.model
+    AS 'MODULE_PATHNAME', 'seg_kmeans_fit_finalfn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.kmeans_fit_transfn(@extschema@.rows_state, float8[], int) IS 'transition function of kmeans_fit';
+COMMENT ON FUNCTION @extschema@.kmeans_fit_transfn(@extschema@.rows_state, float8[], int, jsonb) IS 'transition function of kmeans_fit';
+COMMENT ON FUNCTION @extschema@.kmeans_fit_finalfn(@extschema@.rows_state) IS 'final function of kmeans_fit: runs k-means';
+
+CREATE AGGREGATE @extschema@.kmeans_fit(features float8[], k int) (
+    SFUNC = @extschema@.kmeans_fit_transfn,
+    STYPE = @extschema@.rows_state,
+    COMBINEFUNC = @extschema@.rows_combinefn,
+    FINALFUNC = @extschema@.kmeans_fit_finalfn,
+    FINALFUNC_MODIFY = READ_WRITE,
+    PARALLEL = SAFE
+);
+CREATE AGGREGATE @extschema@.kmeans_fit(features float8[], k int, options jsonb) (
+    SFUNC = @extschema@.kmeans_fit_transfn,
+    STYPE = @extschema@.rows_state,
+    COMBINEFUNC = @extschema@.rows_combinefn,
+    FINALFUNC = @extschema@.kmeans_fit_finalfn,
+    FINALFUNC_MODIFY = READ_WRITE,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.kmeans_fit(float8[], int) IS
+    'fit a k-means model (k-means++, Lloyd) on the rows; NULL rows are skipped';
+COMMENT ON AGGREGATE @extschema@.kmeans_fit(float8[], int, jsonb) IS
+    'fit a k-means model; options: seed, n_init, max_iter, tol, init (k-means++|random), algorithm (lloyd|elkan)';
+
+---------------------------------------------------------------------------
+-- k-means refinement: one exact Lloyd pass over all rows
+---------------------------------------------------------------------------
+
+CREATE TYPE @extschema@.step_state;
+
+CREATE FUNCTION @extschema@.step_state_in(cstring) RETURNS @extschema@.step_state
+    AS 'MODULE_PATHNAME', 'seg_step_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.step_state_out(@extschema@.step_state) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'seg_step_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.step_state_recv(internal) RETURNS @extschema@.step_state
+    AS 'MODULE_PATHNAME', 'seg_step_state_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.step_state_send(@extschema@.step_state) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'seg_step_state_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE @extschema@.step_state (
+    INPUT = @extschema@.step_state_in,
+    OUTPUT = @extschema@.step_state_out,
+    RECEIVE = @extschema@.step_state_recv,
+    SEND = @extschema@.step_state_send,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = double,
+    STORAGE = external
+);
+COMMENT ON TYPE @extschema@.step_state IS
+    'partial state of kmeans_step: the model, per-cluster counts and sums';
+COMMENT ON FUNCTION @extschema@.step_state_in(cstring) IS 'text input of segment.step_state (segp1: + base64), validated';
+COMMENT ON FUNCTION @extschema@.step_state_out(@extschema@.step_state) IS 'text output of segment.step_state';
+COMMENT ON FUNCTION @extschema@.step_state_recv(internal) IS 'binary input of segment.step_state, validated';
+COMMENT ON FUNCTION @extschema@.step_state_send(@extschema@.step_state) IS 'binary output of segment.step_state';
+
+CREATE FUNCTION @extschema@.kmeans_step_transfn(@extschema@.step_state, float8[], @extschema@.model)
+    RETURNS @extschema@.step_state
+    AS 'MODULE_PATHNAME', 'seg_kmeans_step_transfn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_step_combinefn(@extschema@.step_state, @extschema@.step_state)
+    RETURNS @extschema@.step_state
+    AS 'MODULE_PATHNAME', 'seg_kmeans_step_combinefn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_step_finalfn(@extschema@.step_state)
+    RETURNS @extschema@.model
+    AS 'MODULE_PATHNAME', 'seg_kmeans_step_finalfn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.kmeans_step_transfn(@extschema@.step_state, float8[], @extschema@.model) IS 'transition function of kmeans_step';
+COMMENT ON FUNCTION @extschema@.kmeans_step_combinefn(@extschema@.step_state, @extschema@.step_state) IS 'combine function of kmeans_step';
+COMMENT ON FUNCTION @extschema@.kmeans_step_finalfn(@extschema@.step_state) IS 'final function of kmeans_step: the new centroids';
+
+CREATE AGGREGATE @extschema@.kmeans_step(features float8[], model @extschema@.model) (
+    SFUNC = @extschema@.kmeans_step_transfn,
+    STYPE = @extschema@.step_state,
+    COMBINEFUNC = @extschema@.kmeans_step_combinefn,
+    FINALFUNC = @extschema@.kmeans_step_finalfn,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.kmeans_step(float8[], @extschema@.model) IS
+    'one exact Lloyd iteration of a k-means model over all rows; reports the inertia of the pass';
+
+---------------------------------------------------------------------------
+-- Choosing k and judging clusters
+---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.kmeans_sweep_transfn(@extschema@.rows_state, float8[], int, int)
+    RETURNS @extschema@.rows_state
+    AS 'MODULE_PATHNAME', 'seg_kmeans_sweep_transfn' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_sweep_transfn(@extschema@.rows_state, float8[], int, int, jsonb)
+    RETURNS @extschema@.rows_state
+    AS 'MODULE_PATHNAME', 'seg_kmeans_sweep_transfn' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_sweep_finalfn(@extschema@.rows_state) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'seg_kmeans_sweep_finalfn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.kmeans_sweep_transfn(@extschema@.rows_state, float8[], int, int) IS 'transition function of kmeans_sweep';
+COMMENT ON FUNCTION @extschema@.kmeans_sweep_transfn(@extschema@.rows_state, float8[], int, int, jsonb) IS 'transition function of kmeans_sweep';
+COMMENT ON FUNCTION @extschema@.kmeans_sweep_finalfn(@extschema@.rows_state) IS 'final function of kmeans_sweep';
+
+CREATE AGGREGATE @extschema@.kmeans_sweep(features float8[], k_min int, k_max int) (
+    SFUNC = @extschema@.kmeans_sweep_transfn, STYPE = @extschema@.rows_state,
+    COMBINEFUNC = @extschema@.rows_combinefn, FINALFUNC = @extschema@.kmeans_sweep_finalfn,
+    FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.kmeans_sweep(features float8[], k_min int, k_max int, options jsonb) (
+    SFUNC = @extschema@.kmeans_sweep_transfn, STYPE = @extschema@.rows_state,
+    COMBINEFUNC = @extschema@.rows_combinefn, FINALFUNC = @extschema@.kmeans_sweep_finalfn,
+    FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@.kmeans_sweep(float8[], int, int) IS
+    'k-means for each k in k_min..k_max with inertia, silhouette, Davies-Bouldin and Calinski-Harabasz, as a jsonb array';
+COMMENT ON AGGREGATE @extschema@.kmeans_sweep(float8[], int, int, jsonb) IS
+    'k-means for each k in k_min..k_max (kmeans_fit options) with quality metrics, as a jsonb array';
+
+CREATE FUNCTION @extschema@.labeled_rows_transfn(@extschema@.rows_state, float8[], int)
+    RETURNS @extschema@.rows_state
+    AS 'MODULE_PATHNAME', 'seg_labeled_rows_transfn' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.labeled_rows_transfn(@extschema@.rows_state, float8[], int, jsonb)
+    RETURNS @extschema@.rows_state
+    AS 'MODULE_PATHNAME', 'seg_labeled_rows_transfn' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.silhouette_finalfn(@extschema@.rows_state) RETURNS float8
+    AS 'MODULE_PATHNAME', 'seg_silhouette_finalfn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.davies_bouldin_finalfn(@extschema@.rows_state) RETURNS float8
+    AS 'MODULE_PATHNAME', 'seg_davies_bouldin_finalfn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.calinski_harabasz_finalfn(@extschema@.rows_state) RETURNS float8
+    AS 'MODULE_PATHNAME', 'seg_calinski_harabasz_finalfn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.labeled_rows_transfn(@extschema@.rows_state, float8[], int) IS 'transition function of the cluster-quality aggregates';
+COMMENT ON FUNCTION @extschema@.labeled_rows_transfn(@extschema@.rows_state, float8[], int, jsonb) IS 'transition function of silhouette with options';
+COMMENT ON FUNCTION @extschema@.silhouette_finalfn(@extschema@.rows_state) IS 'final function of silhouette';
+COMMENT ON FUNCTION @extschema@.davies_bouldin_finalfn(@extschema@.rows_state) IS 'final function of davies_bouldin';
+COMMENT ON FUNCTION @extschema@.calinski_harabasz_finalfn(@extschema@.rows_state) IS 'final function of calinski_harabasz';
+
+CREATE AGGREGATE @extschema@.silhouette(features float8[], label int) (
+    SFUNC = @extschema@.labeled_rows_transfn, STYPE = @extschema@.rows_state,
+    COMBINEFUNC = @extschema@.rows_combinefn, FINALFUNC = @extschema@.silhouette_finalfn,
+    FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.silhouette(features float8[], label int, options jsonb) (
+    SFUNC = @extschema@.labeled_rows_transfn, STYPE = @extschema@.rows_state,
+    COMBINEFUNC = @extschema@.rows_combinefn, FINALFUNC = @extschema@.silhouette_finalfn,
+    FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.davies_bouldin(features float8[], label int) (
+    SFUNC = @extschema@.labeled_rows_transfn, STYPE = @extschema@.rows_state,
+    COMBINEFUNC = @extschema@.rows_combinefn, FINALFUNC = @extschema@.davies_bouldin_finalfn,
+    FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.calinski_harabasz(features float8[], label int) (
+    SFUNC = @extschema@.labeled_rows_transfn, STYPE = @extschema@.rows_state,
+    COMBINEFUNC = @extschema@.rows_combinefn, FINALFUNC = @extschema@.calinski_harabasz_finalfn,
+    FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@.silhouette(float8[], int) IS 'mean silhouette coefficient (Euclidean), exact';
+COMMENT ON AGGREGATE @extschema@.silhouette(float8[], int, jsonb) IS 'mean silhouette coefficient; options sample_size and seed';
+COMMENT ON AGGREGATE @extschema@.davies_bouldin(float8[], int) IS 'Davies-Bouldin index (lower is better)';
+COMMENT ON AGGREGATE @extschema@.calinski_harabasz(float8[], int) IS 'Calinski-Harabasz index (higher is better)';
+
+CREATE FUNCTION @extschema@.label_pairs_transfn(@extschema@.rows_state, int, int)
+    RETURNS @extschema@.rows_state
+    AS 'MODULE_PATHNAME', 'seg_label_pairs_transfn' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.adjusted_rand_finalfn(@extschema@.rows_state) RETURNS float8
+    AS 'MODULE_PATHNAME', 'seg_adjusted_rand_finalfn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.label_pairs_transfn(@extschema@.rows_state, int, int) IS 'transition function of adjusted_rand';
+COMMENT ON FUNCTION @extschema@.adjusted_rand_finalfn(@extschema@.rows_state) IS 'final function of adjusted_rand';
+CREATE AGGREGATE @extschema@.adjusted_rand(label_a int, label_b int) (
+    SFUNC = @extschema@.label_pairs_transfn, STYPE = @extschema@.rows_state,
+    COMBINEFUNC = @extschema@.rows_combinefn, FINALFUNC = @extschema@.adjusted_rand_finalfn,
+    PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@.adjusted_rand(int, int) IS 'adjusted Rand index of two labelings (1 = identical partitions)';

@@ -102,7 +102,7 @@ seg_kmeans_assign(PG_FUNCTION_ARGS)
 	ArrayType  *feat = PG_GETARG_ARRAYTYPE_P(0);
 	SegKmeansView v;
 
-	seg_model_kmeans_view(seg_model_arg(fcinfo, 1), &v);
+	seg_model_kmeans_view(seg_model_arg(fcinfo, 1, &fcinfo->flinfo->fn_extra), &v);
 	PG_RETURN_INT32(nearest(&v, features_for(feat, &v)) + 1);
 }
 
@@ -126,7 +126,7 @@ seg_kmeans_distances(PG_FUNCTION_ARGS)
 	ArrayType  *feat = PG_GETARG_ARRAYTYPE_P(0);
 	SegKmeansView v;
 
-	seg_model_kmeans_view(seg_model_arg(fcinfo, 1), &v);
+	seg_model_kmeans_view(seg_model_arg(fcinfo, 1, &fcinfo->flinfo->fn_extra), &v);
 	PG_RETURN_ARRAYTYPE_P(distances(&v, features_for(feat, &v)));
 }
 

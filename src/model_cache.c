@@ -248,11 +248,11 @@ typedef struct ArgCache
 } ArgCache;
 
 SegModel *
-seg_model_arg(FunctionCallInfo fcinfo, int argno)
+seg_model_arg(FunctionCallInfo fcinfo, int argno, void **cache)
 {
 	Datum		d = PG_GETARG_DATUM(argno);
 	struct varlena *raw = (struct varlena *) DatumGetPointer(d);
-	ArgCache   *ac = (ArgCache *) fcinfo->flinfo->fn_extra;
+	ArgCache   *ac = (ArgCache *) *cache;
 	struct varatt_external ptr;
 	MemoryContext old;
 
@@ -266,8 +266,7 @@ seg_model_arg(FunctionCallInfo fcinfo, int argno)
 		return ac->model;
 
 	if (ac == NULL)
-		ac = fcinfo->flinfo->fn_extra =
-			MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ArgCache));
+		ac = *cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ArgCache));
 	else if (ac->model)
 		pfree(ac->model);
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);

@@ -32,8 +32,10 @@ extern SegCachedModel *seg_cached_model(FmgrInfo *flinfo, text *name, int32 vers
 
 /*
  * A model passed as a value, detoasted once per call site when it is stored
- * out of line (the same TOAST pointer on every row of a join).
+ * out of line (the same TOAST pointer on every row of a join).  *cache is
+ * the call site's slot for it (NULL at first), in memory that lives as long
+ * as fn_extra.
  */
-extern SegModel *seg_model_arg(FunctionCallInfo fcinfo, int argno);
+extern SegModel *seg_model_arg(FunctionCallInfo fcinfo, int argno, void **cache);
 
 #endif							/* SEG_MODEL_CACHE_H */

@@ -9,6 +9,7 @@
 #include "utils/guc.h"
 
 #include "model_cache.h"
+#include "rows_state.h"
 
 PG_MODULE_MAGIC;
 
@@ -43,6 +44,13 @@ _PG_init(void)
 							&seg_model_cache_entries,
 							16, 1, 10000,
 							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("segment.max_fit_memory",
+							"Memory for the rows a training aggregate holds; past it, a seeded sample is kept.",
+							"Valid range is 64kB..512MB; each parallel worker holds up to this much.",
+							&seg_max_fit_memory_kb,
+							256 * 1024, 64, 512 * 1024,
+							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("segment");
 	openblas_set_num_threads(seg_blas_threads);

@@ -1,0 +1,47 @@
+-- The demo report: the bundled data, then segmentation with segment.
+\pset footer off
+\echo
+\echo '## Online Retail (UCI, CC BY 4.0): what was loaded'
+SELECT count(*) AS invoice_lines,
+       count(DISTINCT customer_id) AS customers,
+       count(DISTINCT invoice_no) AS invoices,
+       count(DISTINCT stock_code) AS stock_codes,
+       min(invoice_date)::date AS first_day,
+       max(invoice_date)::date AS last_day,
+       count(*) FILTER (WHERE invoice_no LIKE 'C%') AS cancellation_lines
+FROM online_retail;
+
+\echo '## Revenue of clean purchase lines (known customer, not cancelled, quantity and price > 0), top countries'
+SELECT country, count(DISTINCT customer_id) AS customers,
+       round(sum(quantity * unit_price)) AS revenue_gbp
+FROM online_retail
+WHERE customer_id IS NOT NULL AND invoice_no NOT LIKE 'C%' AND quantity > 0 AND unit_price > 0
+GROUP BY country ORDER BY revenue_gbp DESC LIMIT 5;
+
+\echo '## Mall Customers: choosing k on standardized income and spending score (kmeans_sweep)'
+CREATE TEMP VIEW mall_scaled AS
+SELECT m.customer_id, m.annual_income_k, m.spending_score,
+       ARRAY[(m.annual_income_k - s.mi) / s.si, (m.spending_score - s.ms) / s.ss] AS f
+FROM mall_customers m,
+     (SELECT avg(annual_income_k)::float8 AS mi, stddev_pop(annual_income_k)::float8 AS si,
+             avg(spending_score)::float8 AS ms, stddev_pop(spending_score)::float8 AS ss
+      FROM mall_customers) s;
+SELECT r.k, round(r.inertia::numeric, 1) AS inertia, round(r.silhouette::numeric, 3) AS silhouette,
+       round(r.davies_bouldin::numeric, 3) AS davies_bouldin,
+       round(r.calinski_harabasz::numeric, 1) AS calinski_harabasz
+FROM (SELECT segment.kmeans_sweep(f, 2, 8, '{"seed": 1, "n_init": 10}') AS s FROM mall_scaled) t,
+     jsonb_to_recordset(t.s) AS r(k int, inertia float8, silhouette float8, davies_bouldin float8,
+                                  calinski_harabasz float8)
+ORDER BY r.k;
+
+\echo '## Fit k = 5, store it as model "mall" in segment.models, score every customer by name'
+SELECT segment.register_model('mall', segment.kmeans_fit(f, 5, '{"seed": 1, "n_init": 10}'), 'mall_customers')
+       AS version
+FROM mall_scaled;
+SELECT segment.kmeans_assign(f, 'mall') AS segment, count(*) AS customers,
+       round(avg(annual_income_k), 1) AS avg_income_k, round(avg(spending_score), 1) AS avg_score
+FROM mall_scaled GROUP BY 1 ORDER BY avg_income_k, avg_score;
+SELECT round(segment.silhouette(f, segment.kmeans_assign(f, 'mall'))::numeric, 3) AS silhouette
+FROM mall_scaled;
+SELECT name, version, kind, source, metrics -> 'inertia' AS inertia, metrics -> 'n_iter' AS iterations
+FROM segment.models;

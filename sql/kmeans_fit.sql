@@ -1,0 +1,141 @@
+-- kmeans_fit and kmeans_step: results, determinism, NULLs, errors, parallel
+-- plans, the memory cap, refinement passes.
+CREATE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS
+$$BEGIN EXECUTE q; RETURN 'ok'; EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE; END$$;
+-- centroids as sorted, rounded text, so output does not depend on cluster numbering
+CREATE FUNCTION pg_temp.centres(m segment.model) RETURNS text LANGUAGE sql AS
+$$SELECT string_agg(c, ' ' ORDER BY c) FROM (
+    SELECT '(' || string_agg(round(v::numeric, 3)::text, ',' ORDER BY j) || ')' AS c
+    FROM (SELECT i, j, (segment.centroids(m))[i][j] AS v
+          FROM generate_series(1, (segment.model_info(m) ->> 'k')::int) i,
+               generate_series(1, (segment.model_info(m) ->> 'dim')::int) j) s
+    GROUP BY i) t$$;
+
+-- three well-separated blobs around (0,0), (10,10), (-10,10); deterministic jitter
+CREATE TABLE blobs AS
+SELECT i, ARRAY[cx + sin(i * 1.7), cy + cos(i * 2.3)] AS f
+FROM generate_series(1, 300) i,
+     LATERAL (SELECT (ARRAY[0, 10, -10])[i % 3 + 1] AS cx, (ARRAY[0, 10, 10])[i % 3 + 1] AS cy) c;
+
+SELECT segment.kmeans_fit(f, 3, '{"seed": 7}') AS m FROM blobs \gset
+SELECT pg_temp.centres(:'m');
+SELECT segment.model_info(:'m') -> 'cluster_sizes' AS sizes,
+       segment.model_info(:'m') #> '{metrics,rows_seen}' AS rows_seen,
+       segment.model_info(:'m') #> '{metrics,converged}' AS converged,
+       segment.model_info(:'m') #> '{metrics,options}' AS options;
+-- the stored sizes are those of kmeans_assign with the same model
+SELECT segment.kmeans_assign(f, :'m'::segment.model) AS seg, count(*) FROM blobs GROUP BY 1 ORDER BY 1;
+-- inertia in the model equals the sum of squared distances of kmeans_distances
+SELECT round((segment.model_info(:'m') #>> '{metrics,inertia}')::numeric, 6) =
+       round(sum((SELECT min(d * d) FROM unnest(segment.kmeans_distances(f, :'m'::segment.model)) d))::numeric, 6)
+       AS inertia_consistent
+FROM blobs;
+
+-- same seed and data: the same model, whatever the input order; random init and elkan too
+SELECT segment.model_send(segment.kmeans_fit(f, 3, '{"seed": 7}' ORDER BY i DESC)) = segment.model_send(:'m')
+       AS order_independent FROM blobs;
+SELECT pg_temp.centres(segment.kmeans_fit(f, 3, '{"seed": 3, "init": "random"}')) AS random_init,
+       pg_temp.centres(segment.kmeans_fit(f, 3, '{"seed": 3, "algorithm": "elkan"}')) AS elkan
+FROM blobs;
+SELECT segment.model_info(segment.kmeans_fit(f, 3, '{"init": "random"}')) #> '{metrics,options,n_init}' AS random_n_init
+FROM blobs;
+
+-- NULL rows are skipped; no rows give NULL
+INSERT INTO blobs VALUES (1001, NULL), (1002, NULL);
+SELECT segment.model_info(segment.kmeans_fit(f, 3)) #> '{metrics,rows_seen}' AS rows_seen FROM blobs;
+SELECT segment.kmeans_fit(f, 3) IS NULL AS no_rows FROM blobs WHERE i < 0;
+SELECT segment.kmeans_fit(f, 3) IS NULL AS only_nulls FROM blobs WHERE f IS NULL;
+-- k = 1 is the mean
+SELECT pg_temp.centres(segment.kmeans_fit(f, 1)) AS mean FROM (VALUES ('{1,2}'::float8[]), ('{3,6}')) v(f);
+
+-- errors
+SELECT segment.kmeans_fit(f, 3) FROM (VALUES ('{1,NULL}'::float8[])) v(f);
+SELECT segment.kmeans_fit(f, 3) FROM (VALUES ('{1,NaN}'::float8[])) v(f);
+SELECT segment.kmeans_fit(f, 3) FROM (VALUES ('{1,-Infinity}'::float8[])) v(f);
+SELECT segment.kmeans_fit(f, 3) FROM (VALUES ('{}'::float8[])) v(f);
+SELECT segment.kmeans_fit(f, 3) FROM (VALUES ('{{1,2}}'::float8[])) v(f);
+SELECT segment.kmeans_fit(f, 2) FROM (VALUES (1, '{1,2}'::float8[]), (2, '{1,2,3}')) v(i, f);
+SELECT segment.kmeans_fit(f, 0) FROM blobs;
+SELECT segment.kmeans_fit(f, -1) FROM blobs;
+SELECT segment.kmeans_fit(f, NULL) FROM blobs;
+SELECT segment.kmeans_fit(f, 1000000) FROM blobs;
+SELECT segment.kmeans_fit(f, i % 2 + 1) FROM blobs;
+SELECT segment.kmeans_fit(f, 2, jsonb_build_object('seed', i % 2)) FROM blobs;
+SELECT segment.kmeans_fit(f, 301) FROM blobs;
+SELECT segment.kmeans_fit(f, 3) FROM (VALUES ('{1,1}'::float8[]), ('{1,1}'), ('{2,2}'), ('{2,2}')) v(f);
+SELECT segment.kmeans_fit(f, 2, '{"colour": "red"}') FROM blobs;
+SELECT segment.kmeans_fit(f, 2, '{"n_init": 0}') FROM blobs;
+SELECT segment.kmeans_fit(f, 2, '{"n_init": 1.5}') FROM blobs;
+SELECT segment.kmeans_fit(f, 2, '{"max_iter": "many"}') FROM blobs;
+SELECT segment.kmeans_fit(f, 2, '{"tol": -1}') FROM blobs;
+SELECT segment.kmeans_fit(f, 2, '{"seed": -1}') FROM blobs;
+SELECT segment.kmeans_fit(f, 2, '{"init": "kmeans++"}') FROM blobs;
+SELECT segment.kmeans_fit(f, 2, '{"algorithm": "full"}') FROM blobs;
+SELECT segment.kmeans_fit(f, 2, '[1, 2]') FROM blobs;
+SELECT pg_temp.sqlstate_of($$SELECT segment.kmeans_fit(f, 3) FROM (VALUES ('{1,NULL}'::float8[])) v(f)$$) AS null_element,
+       pg_temp.sqlstate_of($$SELECT segment.kmeans_fit(f, 3) FROM (VALUES ('{1,NaN}'::float8[])) v(f)$$) AS nan,
+       pg_temp.sqlstate_of($$SELECT segment.kmeans_fit(f, 2) FROM (VALUES (1, '{1,2}'::float8[]), (2, '{1,2,3}')) v(i, f)$$) AS ragged,
+       pg_temp.sqlstate_of($$SELECT segment.kmeans_fit(f, 0) FROM blobs$$) AS k_zero,
+       pg_temp.sqlstate_of($$SELECT segment.kmeans_fit(f, 301) FROM blobs$$) AS k_too_big,
+       pg_temp.sqlstate_of($$SELECT segment.kmeans_fit(f, 2, '{"colour": 1}') FROM blobs$$) AS bad_option;
+
+-- a parallel plan: partial aggregates in workers, and the same model as the serial plan
+CREATE TABLE many AS
+SELECT i, ARRAY[(i % 4) * 5 + sin(i), (i % 4 / 2) * 5 + cos(i * 1.3), sin(i * 0.7)] AS f
+FROM generate_series(1, 20000) i;
+ANALYZE many;
+SELECT segment.kmeans_fit(f, 4, '{"seed": 11}') AS serial FROM many \gset
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_leader_participation = off;
+EXPLAIN (COSTS OFF) SELECT segment.kmeans_fit(f, 4, '{"seed": 11}') FROM many;
+SELECT segment.model_send(segment.kmeans_fit(f, 4, '{"seed": 11}')) = segment.model_send(:'serial') AS parallel_equals_serial
+FROM many;
+-- a tiny memory cap: a seeded sample, a NOTICE, the same sample in parallel
+SET segment.max_fit_memory = '64kB';
+SELECT segment.kmeans_fit(f, 4, '{"seed": 11}') AS sampled FROM many \gset
+SELECT segment.model_info(:'sampled') #> '{metrics,rows_seen}' AS rows_seen,
+       segment.model_info(:'sampled') #> '{metrics,rows_used}' AS rows_used,
+       segment.model_info(:'sampled') #> '{metrics,sampled}' AS sampled;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+RESET parallel_leader_participation;
+SELECT segment.model_send(segment.kmeans_fit(f, 4, '{"seed": 11}')) = segment.model_send(:'sampled') AS serial_sample_equals_parallel
+FROM many;
+RESET segment.max_fit_memory;
+
+-- kmeans_step: each exact pass over all rows lowers or keeps the inertia
+SELECT segment.kmeans_model('{{0,0,0},{1,1,0},{2,2,0},{3,3,0}}') AS m0 \gset
+SELECT segment.kmeans_step(f, :'m0'::segment.model) AS m1 FROM many \gset
+SELECT segment.kmeans_step(f, :'m1'::segment.model) AS m2 FROM many \gset
+SELECT segment.kmeans_step(f, :'m2'::segment.model) AS m3 FROM many \gset
+SELECT (segment.model_info(:'m1') #>> '{metrics,inertia}')::float8 >= (segment.model_info(:'m2') #>> '{metrics,inertia}')::float8
+   AND (segment.model_info(:'m2') #>> '{metrics,inertia}')::float8 >= (segment.model_info(:'m3') #>> '{metrics,inertia}')::float8
+       AS inertia_never_rises,
+       segment.model_info(:'m3') #> '{metrics,rows_seen}' AS rows_seen;
+-- a step from a converged fit barely moves it
+SELECT (segment.model_info(segment.kmeans_step(f, :'serial'::segment.model)) #>> '{metrics,center_shift}')::float8 < 1e-6
+       AS converged_stays FROM many;
+-- in parallel, the same pass (sums may differ in the last bits)
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT segment.kmeans_step(f, :'m0'::segment.model) FROM many;
+SELECT pg_temp.centres(segment.kmeans_step(f, :'m0'::segment.model)) = pg_temp.centres(:'m1') AS parallel_step_equal
+FROM many;
+RESET ALL;
+-- errors
+SELECT segment.kmeans_step(f, NULL::segment.model) FROM many;
+SELECT segment.kmeans_step(f, segment.kmeans_model('{{1,2}}')) FROM many;
+SELECT segment.kmeans_step(f, CASE WHEN i < 10 THEN :'m0'::segment.model ELSE :'m1'::segment.model END) FROM many;
+SELECT segment.kmeans_step(f, :'m0'::segment.model) IS NULL AS no_rows FROM many WHERE i < 0;
+
+-- the partial states' text forms are validated (Citus ships them as text)
+SELECT 'segr1:AAAA'::segment.rows_state;
+SELECT 'nope'::segment.rows_state;
+SELECT 'segp1:AAAA'::segment.step_state;

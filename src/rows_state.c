@@ -1,0 +1,616 @@
+/*
+ * rows_state.c — segment.rows_state: a bounded, plan-independent row sample.
+ *
+ * See rows_state.h for the idea.  This file holds the expanded object (what
+ * aggregates update in place), its flat form (what crosses process
+ * boundaries), the text and binary I/O of the SQL type, and the sample logic.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/base64.h"
+#include "common/hashfn.h"
+#include "common/int.h"
+#include "common/jsonapi.h"
+#include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "model_type.h"
+#include "rows_state.h"
+
+#define SEG_ROWS_TEXT_PREFIX	"segr1:"
+#define SEG_ROWS_MAX_OPTIONS	(1024 * 1024)
+
+int			seg_max_fit_memory_kb = 256 * 1024;
+
+/* The flat form: this header, options text (NUL, padded to 8), data, keys, labels. */
+typedef struct SegRowsFlat
+{
+	int32		vl_len_;
+	uint32		magic;
+	uint16		format;
+	uint16		has_labels;
+	int32		d;
+	int32		k;
+	int32		opts_bytes;		/* padded size of the options text */
+	int64		rows_seen;
+	int64		n;
+	int64		max_rows;
+	uint64		seed;
+} SegRowsFlat;
+
+static void
+rows_bad(const char *fmt,...)
+pg_attribute_printf(1, 2) pg_attribute_noreturn();
+
+static void
+rows_bad(const char *fmt,...)
+{
+	char		detail[256];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("invalid segment.rows_state: %s", detail)));
+}
+
+static Size
+row_bytes(int32 d)
+{
+	return sizeof(double) * (Size) d;
+}
+
+/* The sample key of a row: its seeded hash (and its label's, when it has one). */
+static uint64
+row_key(int32 d, uint64 seed, const double *x, bool has_labels, int32 label)
+{
+	uint64		key = hash_bytes_extended((const unsigned char *) x, row_bytes(d), seed);
+
+	if (has_labels)
+		key = hash_combine64(key, hash_bytes_uint32_extended((uint32) label, seed));
+	return key;
+}
+
+/* ---------- expanded object ---------- */
+
+static Size
+flat_opts_bytes(const SegRows *s)
+{
+	return TYPEALIGN(8, strlen(s->options) + 1);
+}
+
+static Size
+rows_get_flat_size(ExpandedObjectHeader *eohptr)
+{
+	SegRows    *s = (SegRows *) eohptr;
+
+	return sizeof(SegRowsFlat) + flat_opts_bytes(s) +
+		s->n * (row_bytes(s->d) + sizeof(uint64)) +
+		(s->has_labels ? TYPEALIGN(8, s->n * sizeof(int32)) : 0);
+}
+
+static void
+rows_flatten_into(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
+{
+	SegRows    *s = (SegRows *) eohptr;
+	SegRowsFlat *f = (SegRowsFlat *) result;
+	char	   *p;
+
+	memset(result, 0, allocated_size);
+	SET_VARSIZE(f, allocated_size);
+	f->magic = SEG_ROWS_MAGIC;
+	f->format = SEG_ROWS_FORMAT;
+	f->has_labels = s->has_labels;
+	f->d = s->d;
+	f->k = s->k;
+	f->opts_bytes = flat_opts_bytes(s);
+	f->rows_seen = s->rows_seen;
+	f->n = s->n;
+	f->max_rows = s->max_rows;
+	f->seed = s->seed;
+	p = (char *) (f + 1);
+	strcpy(p, s->options);
+	p += f->opts_bytes;
+	memcpy(p, s->data, s->n * row_bytes(s->d));
+	p += s->n * row_bytes(s->d);
+	memcpy(p, s->keys, s->n * sizeof(uint64));
+	p += s->n * sizeof(uint64);
+	if (s->has_labels)
+		memcpy(p, s->labels, s->n * sizeof(int32));
+}
+
+static const ExpandedObjectMethods rows_methods = {
+	rows_get_flat_size,
+	rows_flatten_into
+};
+
+SegRows *
+seg_rows_create(MemoryContext parent, int32 d, int32 k, bool has_labels,
+				const char *options, uint64 seed, int64 max_rows)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "segment rows state",
+											  ALLOCSET_DEFAULT_SIZES);
+	SegRows    *s = MemoryContextAllocZero(cxt, sizeof(SegRows));
+
+	EOH_init_header(&s->hdr, &rows_methods, cxt);
+	s->d = d;
+	s->k = k;
+	s->has_labels = has_labels;
+	s->options = MemoryContextStrdup(cxt, options);
+	s->seed = seed;
+	s->max_rows = Max(max_rows, 1);
+	return s;
+}
+
+/* Room for at least one more row: grow geometrically up to max_rows. */
+static void
+ensure_room(SegRows *s)
+{
+	int64		newcap;
+	MemoryContext old;
+
+	if (s->n < s->cap)
+		return;
+	newcap = Min(Max(s->cap * 2, 64), s->max_rows);
+	old = MemoryContextSwitchTo(s->hdr.eoh_context);
+	/* large chunks are realloc'd in place by malloc where it can, no 2x peak */
+	s->data = s->data ? repalloc_huge(s->data, newcap * row_bytes(s->d))
+		: MemoryContextAllocHuge(s->hdr.eoh_context, newcap * row_bytes(s->d));
+	s->keys = s->keys ? repalloc_huge(s->keys, newcap * sizeof(uint64))
+		: MemoryContextAllocHuge(s->hdr.eoh_context, newcap * sizeof(uint64));
+	if (s->has_labels)
+		s->labels = s->labels ? repalloc_huge(s->labels, newcap * sizeof(int32))
+			: MemoryContextAllocHuge(s->hdr.eoh_context, newcap * sizeof(int32));
+	MemoryContextSwitchTo(old);
+	s->cap = newcap;
+}
+
+/* ---------- the bottom-m sample ---------- */
+
+static void
+sift_down(SegRows *s, int64 i)
+{
+	int64	   *h = s->heap;
+	int64		n = s->n;
+
+	for (;;)
+	{
+		int64		l = 2 * i + 1,
+					r = l + 1,
+					big = i;
+
+		if (l < n && s->keys[h[l]] > s->keys[h[big]])
+			big = l;
+		if (r < n && s->keys[h[r]] > s->keys[h[big]])
+			big = r;
+		if (big == i)
+			return;
+		{
+			int64		t = h[i];
+
+			h[i] = h[big];
+			h[big] = t;
+		}
+		i = big;
+	}
+}
+
+static void
+build_heap(SegRows *s)
+{
+	s->heap = MemoryContextAllocHuge(s->hdr.eoh_context, s->n * sizeof(int64));
+	for (int64 i = 0; i < s->n; i++)
+		s->heap[i] = i;
+	for (int64 i = s->n / 2 - 1; i >= 0; i--)
+		sift_down(s, i);
+}
+
+static void
+write_row(SegRows *s, int64 pos, const double *x, uint64 key, int32 label)
+{
+	memcpy(s->data + pos * s->d, x, row_bytes(s->d));
+	s->keys[pos] = key;
+	if (s->has_labels)
+		s->labels[pos] = label;
+}
+
+static void
+offer_keyed(SegRows *s, const double *x, uint64 key, int32 label)
+{
+	if (s->n < s->max_rows)
+	{
+		ensure_room(s);
+		write_row(s, s->n++, x, key, label);
+		return;
+	}
+	/* full: replace the largest key if this one is smaller */
+	if (s->heap == NULL)
+		build_heap(s);
+	if (key >= s->keys[s->heap[0]])
+		return;
+	write_row(s, s->heap[0], x, key, label);
+	sift_down(s, 0);
+}
+
+void
+seg_rows_offer(SegRows *s, const double *x, int32 label)
+{
+	s->rows_seen++;
+	offer_keyed(s, x, row_key(s->d, s->seed, x, s->has_labels, label), label);
+}
+
+/* ---------- sorting ---------- */
+
+typedef struct SortCtx
+{
+	const SegRows *s;
+} SortCtx;
+
+static int
+cmp_rows(const void *a, const void *b, void *arg)
+{
+	const SegRows *s = ((SortCtx *) arg)->s;
+	int64		i = *(const int64 *) a,
+				j = *(const int64 *) b;
+
+	if (s->keys[i] != s->keys[j])
+		return s->keys[i] < s->keys[j] ? -1 : 1;
+	return memcmp(s->data + i * s->d, s->data + j * s->d, row_bytes(s->d));
+}
+
+void
+seg_rows_sort(SegRows *s)
+{
+	int64	   *perm;
+	bool	   *done;
+	double	   *tmp;
+	SortCtx		ctx = {s};
+
+	if (s->n < 2)
+		return;
+	perm = MemoryContextAllocHuge(CurrentMemoryContext, s->n * sizeof(int64));
+	for (int64 i = 0; i < s->n; i++)
+		perm[i] = i;
+	qsort_arg(perm, s->n, sizeof(int64), cmp_rows, &ctx);
+
+	/* apply the permutation in place, cycle by cycle: row perm[i] goes to i */
+	done = MemoryContextAllocHuge(CurrentMemoryContext, s->n);
+	memset(done, 0, s->n);
+	tmp = palloc(row_bytes(s->d));
+	for (int64 i = 0; i < s->n; i++)
+	{
+		uint64		tkey;
+		int32		tlabel = 0;
+		int64		j;
+
+		if (done[i] || perm[i] == i)
+			continue;
+		memcpy(tmp, s->data + i * s->d, row_bytes(s->d));
+		tkey = s->keys[i];
+		if (s->has_labels)
+			tlabel = s->labels[i];
+		j = i;
+		for (;;)
+		{
+			int64		src = perm[j];
+
+			done[j] = true;
+			if (src == i)
+			{
+				memcpy(s->data + j * s->d, tmp, row_bytes(s->d));
+				s->keys[j] = tkey;
+				if (s->has_labels)
+					s->labels[j] = tlabel;
+				break;
+			}
+			memcpy(s->data + j * s->d, s->data + src * s->d, row_bytes(s->d));
+			s->keys[j] = s->keys[src];
+			if (s->has_labels)
+				s->labels[j] = s->labels[src];
+			j = src;
+		}
+	}
+	pfree(tmp);
+	pfree(done);
+	pfree(perm);
+	if (s->heap)
+	{
+		pfree(s->heap);
+		s->heap = NULL;
+	}
+}
+
+/* ---------- combining ---------- */
+
+void
+seg_rows_merge(SegRows *dst, const SegRows *src)
+{
+	if (dst->d != src->d || dst->k != src->k || dst->has_labels != src->has_labels ||
+		dst->seed != src->seed || strcmp(dst->options, src->options) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot combine partial states with different parameters"),
+				 errdetail("One has %d features, k = %d, options %s; the other %d features, k = %d, options %s.",
+						   dst->d, dst->k, dst->options, src->d, src->k, src->options)));
+	/* the smaller budget wins, so every split of the input keeps the same rows */
+	if (src->max_rows < dst->max_rows)
+	{
+		dst->max_rows = src->max_rows;
+		if (dst->n > dst->max_rows)
+		{
+			seg_rows_sort(dst);
+			dst->n = dst->max_rows;
+		}
+	}
+	for (int64 i = 0; i < src->n; i++)
+		offer_keyed(dst, src->data + i * src->d, src->keys[i],
+					src->has_labels ? src->labels[i] : 0);
+	dst->rows_seen += src->rows_seen;
+}
+
+/* ---------- flat <-> expanded ---------- */
+
+SegRows *
+seg_rows_from_datum(Datum d, MemoryContext parent)
+{
+	SegRowsFlat *f;
+	SegRows    *s;
+	const char *p;
+
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+		return (SegRows *) DatumGetEOHP(d);
+
+	f = (SegRowsFlat *) PG_DETOAST_DATUM(d);
+	if (f->magic != SEG_ROWS_MAGIC || f->format != SEG_ROWS_FORMAT)
+		rows_bad("wrong magic number or format");
+	p = (const char *) (f + 1);
+	s = seg_rows_create(parent, f->d, f->k, f->has_labels, p, f->seed, f->max_rows);
+	s->rows_seen = f->rows_seen;
+	p += f->opts_bytes;
+	if (f->n > 0)
+	{
+		s->cap = s->n = f->n;
+		s->data = MemoryContextAllocHuge(s->hdr.eoh_context, f->n * row_bytes(f->d));
+		s->keys = MemoryContextAllocHuge(s->hdr.eoh_context, f->n * sizeof(uint64));
+		memcpy(s->data, p, f->n * row_bytes(f->d));
+		p += f->n * row_bytes(f->d);
+		memcpy(s->keys, p, f->n * sizeof(uint64));
+		p += f->n * sizeof(uint64);
+		if (f->has_labels)
+		{
+			s->labels = MemoryContextAllocHuge(s->hdr.eoh_context, f->n * sizeof(int32));
+			memcpy(s->labels, p, f->n * sizeof(int32));
+		}
+	}
+	return s;
+}
+
+int64
+seg_rows_budget(int32 d, bool has_labels, int64 max_fit_memory_kb)
+{
+	/* data, key, heap slot and label of one row */
+	int64		per_row = row_bytes(d) + sizeof(uint64) + sizeof(int64) +
+		(has_labels ? sizeof(int32) : 0);
+	int64		bytes = Min(max_fit_memory_kb * 1024, SEG_ROWS_MAX_BYTES);
+
+	return Max(bytes / per_row, 1);
+}
+
+/* ---------- wire form and SQL I/O ---------- */
+
+static void
+encode_wire(const SegRowsFlat *f, StringInfo buf)
+{
+	const char *p = (const char *) (f + 1);
+	const double *data;
+	const uint64 *keys;
+	const int32 *labels;
+	int			olen = strlen(p);
+
+	pq_sendint32(buf, f->magic);
+	pq_sendint16(buf, f->format);
+	pq_sendint16(buf, f->has_labels);
+	pq_sendint32(buf, f->d);
+	pq_sendint32(buf, f->k);
+	pq_sendint64(buf, f->rows_seen);
+	pq_sendint64(buf, f->n);
+	pq_sendint64(buf, f->max_rows);
+	pq_sendint64(buf, f->seed);
+	pq_sendint32(buf, olen);
+	pq_sendbytes(buf, p, olen);
+	data = (const double *) (p + f->opts_bytes);
+	keys = (const uint64 *) (data + f->n * f->d);
+	labels = (const int32 *) (keys + f->n);
+	for (int64 i = 0; i < f->n * f->d; i++)
+		pq_sendfloat8(buf, data[i]);
+	for (int64 i = 0; i < f->n; i++)
+		pq_sendint64(buf, keys[i]);
+	if (f->has_labels)
+		for (int64 i = 0; i < f->n; i++)
+			pq_sendint32(buf, labels[i]);
+}
+
+static void
+need(StringInfo buf, int64 n, const char *what)
+{
+	if (n < 0 || n > buf->len - buf->cursor)
+		rows_bad("truncated %s: needs %lld bytes, %d remain",
+				 what, (long long) n, buf->len - buf->cursor);
+}
+
+/* Decode untrusted bytes into a flat state, checking every field. */
+static SegRowsFlat *
+decode_wire(StringInfo buf)
+{
+	SegRowsFlat h = {0};
+	SegRowsFlat *f;
+	int32		olen;
+	const char *opts;
+	int64		per_row,
+				size;
+	char	   *p;
+	double	   *data;
+	uint64	   *keys;
+	int32	   *labels;
+
+	need(buf, 56, "header");
+	h.magic = (uint32) pq_getmsgint(buf, 4);
+	h.format = (uint16) pq_getmsgint(buf, 2);
+	h.has_labels = (uint16) pq_getmsgint(buf, 2);
+	h.d = (int32) pq_getmsgint(buf, 4);
+	h.k = (int32) pq_getmsgint(buf, 4);
+	h.rows_seen = pq_getmsgint64(buf);
+	h.n = pq_getmsgint64(buf);
+	h.max_rows = pq_getmsgint64(buf);
+	h.seed = (uint64) pq_getmsgint64(buf);
+	olen = (int32) pq_getmsgint(buf, 4);
+
+	if (h.magic != SEG_ROWS_MAGIC)
+		rows_bad("wrong magic number %08X", h.magic);
+	if (h.format != SEG_ROWS_FORMAT)
+		rows_bad("unknown format version %u", h.format);
+	if (h.has_labels > 1)
+		rows_bad("label flag %u", h.has_labels);
+	if (h.d < 1 || h.d > SEG_MAX_FEATURES)
+		rows_bad("%d features (limit %d)", h.d, SEG_MAX_FEATURES);
+	if (h.k < 0 || h.k > SEG_MAX_K)
+		rows_bad("k = %d (limit %d)", h.k, SEG_MAX_K);
+	per_row = row_bytes(h.d) + sizeof(uint64) + (h.has_labels ? sizeof(int32) : 0);
+	if (h.max_rows < 1 || h.max_rows > SEG_ROWS_MAX_BYTES / per_row)
+		rows_bad("row budget %lld", (long long) h.max_rows);
+	if (h.n < 0 || h.n > h.max_rows || h.rows_seen < h.n)
+		rows_bad("%lld rows held of %lld seen (budget %lld)",
+				 (long long) h.n, (long long) h.rows_seen, (long long) h.max_rows);
+	if (olen < 0 || olen > SEG_ROWS_MAX_OPTIONS)
+		rows_bad("options of %d bytes", olen);
+	need(buf, olen, "options");
+	opts = pq_getmsgbytes(buf, olen);
+	if (memchr(opts, '\0', olen) != NULL)
+		rows_bad("options contain a zero byte");
+	need(buf, h.n * per_row, "rows");
+
+	h.opts_bytes = TYPEALIGN(8, olen + 1);
+	size = sizeof(SegRowsFlat) + h.opts_bytes + h.n * (row_bytes(h.d) + sizeof(uint64)) +
+		(h.has_labels ? TYPEALIGN(8, h.n * sizeof(int32)) : 0);
+	f = MemoryContextAllocHuge(CurrentMemoryContext, size);
+	memset(f, 0, sizeof(SegRowsFlat) + h.opts_bytes);
+	*f = h;
+	SET_VARSIZE(f, size);
+	p = (char *) (f + 1);
+	memcpy(p, opts, olen);
+	p[olen] = '\0';
+	if (olen > 0)
+	{
+		JsonLexContext *lex;
+
+		if (!pg_verifymbstr(p, olen, true))
+			rows_bad("options are not valid %s", GetDatabaseEncodingName());
+		lex = makeJsonLexContextCstringLen(p, olen, GetDatabaseEncoding(), true);
+		if (p[0] != '{' || pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+			rows_bad("options are not a JSON object");
+	}
+	data = (double *) (p + h.opts_bytes);
+	keys = (uint64 *) (data + h.n * h.d);
+	labels = (int32 *) (keys + h.n);
+	for (int64 i = 0; i < h.n * h.d; i++)
+	{
+		data[i] = pq_getmsgfloat8(buf);
+		if (!isfinite(data[i]))
+			rows_bad("row %lld holds a non-finite value", (long long) (i / h.d) + 1);
+	}
+	for (int64 i = 0; i < h.n; i++)
+		keys[i] = (uint64) pq_getmsgint64(buf);
+	if (h.has_labels)
+		for (int64 i = 0; i < h.n; i++)
+			labels[i] = (int32) pq_getmsgint(buf, 4);
+	/* a key is the row's seeded hash: anything else would bias the sample */
+	for (int64 i = 0; i < h.n; i++)
+		if (keys[i] != row_key(h.d, h.seed, data + i * h.d, h.has_labels,
+							   h.has_labels ? labels[i] : 0))
+			rows_bad("row %lld has a wrong sample key", (long long) i + 1);
+	if (buf->cursor != buf->len)
+		rows_bad("%d trailing bytes", buf->len - buf->cursor);
+	return f;
+}
+
+PG_FUNCTION_INFO_V1(seg_rows_state_send);
+Datum
+seg_rows_state_send(PG_FUNCTION_ARGS)
+{
+	SegRowsFlat *f = (SegRowsFlat *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	encode_wire(f, &buf);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+PG_FUNCTION_INFO_V1(seg_rows_state_recv);
+Datum
+seg_rows_state_recv(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(decode_wire((StringInfo) PG_GETARG_POINTER(0)));
+}
+
+/* Text output: how Citus ships a partial state to the coordinator. */
+PG_FUNCTION_INFO_V1(seg_rows_state_out);
+Datum
+seg_rows_state_out(PG_FUNCTION_ARGS)
+{
+	SegRowsFlat *f = (SegRowsFlat *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	StringInfoData wire;
+	int			prefix = strlen(SEG_ROWS_TEXT_PREFIX);
+	int64		enc_len;
+	char	   *out;
+	int			n;
+
+	initStringInfo(&wire);
+	encode_wire(f, &wire);
+	enc_len = pg_b64_enc_len(wire.len);
+	if (enc_len + prefix + 1 > (int64) MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("segment.rows_state of %d bytes is too large for its text form", wire.len),
+				 errhint("Lower segment.max_fit_memory.")));
+	out = palloc(prefix + enc_len + 1);
+	memcpy(out, SEG_ROWS_TEXT_PREFIX, prefix);
+	n = pg_b64_encode(wire.data, wire.len, out + prefix, enc_len);
+	if (n < 0)
+		elog(ERROR, "base64 encoding of a segment.rows_state failed (cannot happen)");
+	out[prefix + n] = '\0';
+	pfree(wire.data);
+	PG_RETURN_CSTRING(out);
+}
+
+PG_FUNCTION_INFO_V1(seg_rows_state_in);
+Datum
+seg_rows_state_in(PG_FUNCTION_ARGS)
+{
+	char	   *str = PG_GETARG_CSTRING(0);
+	int			prefix = strlen(SEG_ROWS_TEXT_PREFIX);
+	size_t		len = strlen(str);
+	StringInfoData buf;
+	int			n;
+
+	if (len < prefix || strncmp(str, SEG_ROWS_TEXT_PREFIX, prefix) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type segment.rows_state"),
+				 errdetail("The text form starts with \"%s\".", SEG_ROWS_TEXT_PREFIX)));
+	initStringInfo(&buf);
+	enlargeStringInfo(&buf, pg_b64_dec_len(len - prefix));
+	n = pg_b64_decode(str + prefix, len - prefix, buf.data, buf.maxlen);
+	if (n < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type segment.rows_state"),
+				 errdetail("The text after \"%s\" is not valid base64.", SEG_ROWS_TEXT_PREFIX)));
+	buf.len = n;
+	PG_RETURN_POINTER(decode_wire(&buf));
+}
