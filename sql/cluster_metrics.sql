@@ -33,7 +33,7 @@ FROM line;
 -- errors
 SELECT segment.silhouette(f, 1) FROM line;
 SELECT segment.davies_bouldin(f, lab) FROM line WHERE lab = 1;
-SELECT segment.calinski_harabasz(f, row_number() OVER ()::int) FROM line;
+SELECT segment.calinski_harabasz(f, r) FROM (SELECT f, row_number() OVER ()::int AS r FROM line WHERE f IS NOT NULL) s;
 SELECT segment.silhouette(f, lab, '{"sample_size": 1}') FROM line;
 SELECT segment.silhouette(f, lab, '{"size": 10}') FROM line;
 SELECT segment.silhouette(f, lab) FROM (VALUES ('{1,NaN}'::float8[], 1)) v(f, lab);

@@ -139,3 +139,12 @@ SELECT segment.kmeans_step(f, :'m0'::segment.model) IS NULL AS no_rows FROM many
 SELECT 'segr1:AAAA'::segment.rows_state;
 SELECT 'nope'::segment.rows_state;
 SELECT 'segp1:AAAA'::segment.step_state;
+
+-- cancellation: a long fit stops at statement_timeout, and the backend stays usable
+CREATE TABLE slow AS
+SELECT i, ARRAY[sin(i), cos(i * 1.1), sin(i * 1.3), cos(i * 1.7), sin(i * 2.1), cos(i * 2.3)] AS f
+FROM generate_series(1, 100000) i;
+SET statement_timeout = '300ms';
+SELECT segment.kmeans_fit(f, 200, '{"max_iter": 100000, "tol": 0, "n_init": 100}') FROM slow;
+RESET statement_timeout;
+SELECT count(*) FROM slow;
