@@ -19,6 +19,7 @@
 #include "kmeans.h"
 
 #define SEG_KM_BLOCK 2048		/* rows per dgemm: block x k stays in cache */
+#define SEG_KM_SCRATCH (1 << 20)	/* doubles of distance scratch, at most */
 
 typedef struct Fit
 {
@@ -27,8 +28,16 @@ typedef struct Fit
 	int			d;
 	int			k;
 	const double *xnorm;		/* ‖x‖² per row */
-	double	   *D;				/* SEG_KM_BLOCK x k distance scratch */
+	int			block;			/* rows per dgemm call */
+	double	   *D;				/* block x max(k, 8) distance scratch */
 } Fit;
+
+/* Rows per block: SEG_KM_BLOCK, fewer when k is so large the scratch would not fit. */
+static int
+block_rows(int k)
+{
+	return Max(1, Min(SEG_KM_BLOCK, SEG_KM_SCRATCH / Max(k, 8)));
+}
 
 static void *
 alloc_rows(int64 n, Size each)
@@ -133,9 +142,9 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C)
 			pot[t] = 0.0;
 		}
 		centre_norms(cand, trials, f->d, cand_norm);
-		for (int64 i0 = 0; i0 < f->n; i0 += SEG_KM_BLOCK)
+		for (int64 i0 = 0; i0 < f->n; i0 += f->block)
 		{
-			int			b = (int) Min(SEG_KM_BLOCK, f->n - i0);
+			int			b = (int) Min(f->block, f->n - i0);
 
 			block_distances(f, i0, b, cand, cand_norm, trials);
 			for (int r = 0; r < b; r++)
@@ -286,9 +295,9 @@ lloyd_assign(const Fit *f, const double *C, int32 *labels, double *dist,
 	centre_norms(C, f->k, f->d, cnorm);
 	memset(sums, 0, sizeof(double) * f->k * f->d);
 	memset(counts, 0, sizeof(int64) * f->k);
-	for (int64 i0 = 0; i0 < f->n; i0 += SEG_KM_BLOCK)
+	for (int64 i0 = 0; i0 < f->n; i0 += f->block)
 	{
-		int			b = (int) Min(SEG_KM_BLOCK, f->n - i0);
+		int			b = (int) Min(f->block, f->n - i0);
 
 		block_distances(f, i0, b, C, cnorm, f->k);
 		for (int r = 0; r < b; r++)
@@ -562,15 +571,16 @@ seg_kmeans_assign_all(const double *X, int64 n, int d, const double *centroids, 
 {
 	double	   *xnorm = alloc_rows(n, sizeof(double));
 	double	   *cnorm = palloc(sizeof(double) * k);
-	Fit			f = {X, n, d, k, xnorm, palloc(sizeof(double) * SEG_KM_BLOCK * k)};
+	Fit			f = {X, n, d, k, xnorm, block_rows(k), NULL};
 	double		inertia = 0.0;
 
+	f.D = palloc(sizeof(double) * f.block * Max(k, 8));
 	for (int64 i = 0; i < n; i++)
 		xnorm[i] = cblas_ddot(d, X + i * d, 1, X + i * d, 1);
 	centre_norms(centroids, k, d, cnorm);
-	for (int64 i0 = 0; i0 < n; i0 += SEG_KM_BLOCK)
+	for (int64 i0 = 0; i0 < n; i0 += f.block)
 	{
-		int			b = (int) Min(SEG_KM_BLOCK, n - i0);
+		int			b = (int) Min(f.block, n - i0);
 
 		block_distances(&f, i0, b, centroids, cnorm, k);
 		for (int r = 0; r < b; r++)
@@ -617,7 +627,8 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	f.d = d;
 	f.k = k;
 	f.xnorm = xnorm;
-	f.D = palloc(sizeof(double) * SEG_KM_BLOCK * Max(k, 8));
+	f.block = block_rows(k);
+	f.D = palloc(sizeof(double) * f.block * Max(k, 8));
 
 	pg_prng_seed(&rng, opt->seed);
 	res->inertia = INFINITY;

@@ -191,7 +191,14 @@ options_for_row(FunctionCallInfo fcinfo, int optarg, int k, int k_min)
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	c->k_min = k_min;
 	c->canonical = parse_options(j, k, &c->o, k_min > 0 ? &c->k_min : NULL);
-	c->raw = j ? (Jsonb *) pnstrdup((const char *) j, VARSIZE(j)) : NULL;
+	if (c->raw)
+		pfree(c->raw);
+	c->raw = NULL;
+	if (j)
+	{
+		c->raw = palloc(VARSIZE(j));
+		memcpy(c->raw, j, VARSIZE(j));
+	}
 	c->k = k;
 	c->valid = true;
 	MemoryContextSwitchTo(old);
