@@ -299,21 +299,31 @@ lloyd_assign(const Fit *f, const double *C, int32 *labels, double *dist,
 	{
 		int			b = (int) Min(f->block, f->n - i0);
 
-		block_distances(f, i0, b, C, cnorm, f->k);
+		/* -2 x.c only: ‖x‖² does not change the argmin, so it is added once per row */
+		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, f->k, f->d,
+					-2.0, f->X + i0 * f->d, f->d, C, f->d, 0.0, f->D, f->k);
 		for (int r = 0; r < b; r++)
 		{
 			const double *row = f->D + (size_t) r * f->k;
 			const double *x = f->X + (i0 + r) * f->d;
 			double	   *sum;
+			double		bestv = row[0] + cnorm[0];
 			int			best = 0;
 
 			for (int j = 1; j < f->k; j++)
-				if (row[j] < row[best])
+			{
+				double		v = row[j] + cnorm[j];
+
+				if (v < bestv)
+				{
+					bestv = v;
 					best = j;
-			if (labels[i0 + r] != best)
-				changed++;
+				}
+			}
+			changed += (labels[i0 + r] != best);
 			labels[i0 + r] = best;
-			dist[i0 + r] = row[best];
+			bestv += f->xnorm[i0 + r];
+			dist[i0 + r] = bestv > 0.0 ? bestv : 0.0;
 			counts[best]++;
 			sum = sums + (size_t) best * f->d;
 			for (int t = 0; t < f->d; t++)

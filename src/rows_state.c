@@ -148,7 +148,12 @@ seg_rows_create(MemoryContext parent, int32 d, int32 k, bool has_labels,
 	return s;
 }
 
-/* Room for at least one more row: grow geometrically up to max_rows. */
+/*
+ * Room for at least one more row.  The first buffer holds up to 65536 rows;
+ * past that the buffer is sized for max_rows at once: a large allocation is
+ * address space that costs memory only as rows are written into it, and one
+ * step means at most one copy, never the 2x peak of repeated doubling.
+ */
 static void
 ensure_room(SegRows *s)
 {
@@ -157,7 +162,7 @@ ensure_room(SegRows *s)
 
 	if (s->n < s->cap)
 		return;
-	newcap = Min(Max(s->cap * 2, 64), s->max_rows);
+	newcap = s->cap == 0 ? Min(s->max_rows, 65536) : s->max_rows;
 	old = MemoryContextSwitchTo(s->hdr.eoh_context);
 	/* large chunks are realloc'd in place by malloc where it can, no 2x peak */
 	s->data = s->data ? repalloc_huge(s->data, newcap * row_bytes(s->d))
