@@ -592,12 +592,57 @@ check_recommender(const SegModel *m)
 		expect_shape(pop, pop->nrows, iids->nrows);
 }
 
+/*
+ * Metrics must be JSON that jsonb will take back: model_info() and the
+ * catalog's metrics column convert them.  pg_parse_json alone accepts numbers
+ * numeric cannot hold (1e999999) and nests until the stack overflows, so
+ * bound the depth and require every number to be a finite float8.
+ */
+#define SEG_METRICS_MAX_DEPTH 32
+
+typedef struct MetricsCheck
+{
+	int			depth;
+} MetricsCheck;
+
+static void
+metrics_enter(void *state)
+{
+	MetricsCheck *mc = (MetricsCheck *) state;
+
+	if (++mc->depth > SEG_METRICS_MAX_DEPTH)
+		seg_model_bad("metrics nest deeper than %d levels", SEG_METRICS_MAX_DEPTH);
+}
+
+static void
+metrics_leave(void *state)
+{
+	((MetricsCheck *) state)->depth--;
+}
+
+static void
+metrics_scalar(void *state, char *token, JsonTokenType type)
+{
+	if (type == JSON_TOKEN_NUMBER)
+	{
+		char	   *end;
+		double		v;
+
+		errno = 0;
+		v = strtod(token, &end);
+		if (errno == ERANGE || *end != '\0' || !isfinite(v))
+			seg_model_bad("metrics hold a number out of float8 range");
+	}
+}
+
 static void
 check_metrics(const SegModel *m)
 {
 	const SegSection *s = seg_model_find(m, SEG_TAG_METRICS, 0, 0);
 	const char *json;
 	JsonLexContext *lex;
+	MetricsCheck mc = {0};
+	JsonSemAction sem = {0};
 
 	if (s == NULL)
 		return;
@@ -605,8 +650,14 @@ check_metrics(const SegModel *m)
 	json = seg_section_data(m, s);
 	if (json[0] != '{')
 		seg_model_bad("metrics are not a JSON object");
+	sem.semstate = &mc;
+	sem.object_start = metrics_enter;
+	sem.object_end = metrics_leave;
+	sem.array_start = metrics_enter;
+	sem.array_end = metrics_leave;
+	sem.scalar = metrics_scalar;
 	lex = makeJsonLexContextCstringLen((char *) json, strlen(json), GetDatabaseEncoding(), true);
-	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+	if (pg_parse_json(lex, &sem) != JSON_SUCCESS)
 		seg_model_bad("metrics are not valid JSON");
 }
 
