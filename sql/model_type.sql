@@ -160,3 +160,7 @@ SELECT pg_temp.try_wire(:'w'::bytea || '\x00'::bytea) AS trailing_byte;
 SELECT pg_temp.try_wire(overlay(:'w'::bytea PLACING '\x7ff8000000000000'::bytea FROM 41)) AS nan_payload;
 SELECT pg_temp.try_wire(overlay(:'w'::bytea PLACING '\x00000003'::bytea FROM 37)) AS ncols_disagree;
 SELECT pg_temp.try_wire(overlay(:'w'::bytea PLACING '\x00000001'::bytea FROM 33)) AS nrows_disagree;
+-- metrics must stay readable as jsonb: numbers within float8, nesting ≤ 32
+SELECT segment.kmeans_model('{{1,2}}', metrics => '{"a": 1e1000}');
+SELECT segment.kmeans_model('{{1,2}}', metrics => ('{"a": ' || repeat('[', 40) || repeat(']', 40) || '}')::jsonb);
+SELECT segment.model_info(segment.kmeans_model('{{1,2}}', metrics => ('{"a": ' || repeat('[', 31) || '1e308' || repeat(']', 31) || '}')::jsonb)) -> 'metrics' IS NOT NULL AS deep_ok;
