@@ -15,7 +15,7 @@ OBJS = \
 	src/rows_state.o \
 	src/kmeans_agg.o \
 	src/kmeans_step.o \
-	src/kmeans.o \
+	src/big_alloc.o src/fit_threads.o src/kmeans.o \
 	src/metrics_agg.o \
 	src/metrics.o
 
@@ -32,7 +32,7 @@ ISOLATION_OPTS = --load-extension=segment
 
 PG_CPPFLAGS += -Isrc $(shell pkg-config --cflags openblas)
 # --no-as-needed: LAPACKE (used by ALS and PCA) stays linked even before any caller.
-SHLIB_LINK += $(shell pkg-config --libs openblas) -Wl,--no-as-needed -llapacke -Wl,--as-needed
+SHLIB_LINK += -pthread $(shell pkg-config --libs openblas) -Wl,--no-as-needed -llapacke -Wl,--as-needed
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

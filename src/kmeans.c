@@ -16,10 +16,14 @@
 
 #include <cblas.h>
 
+#include "big_alloc.h"
+#include "fit_threads.h"
 #include "kmeans.h"
 
 #define SEG_KM_BLOCK 2048		/* rows per dgemm: block x k stays in cache */
-#define SEG_KM_SCRATCH (1 << 20)	/* doubles of distance scratch, at most */
+#define SEG_KM_SCRATCH (1 << 20)	/* doubles of distance scratch per thread, at most */
+#define SEG_KM_CHUNK 16384		/* rows per chunk handed to a thread */
+#define SEG_KM_CHUNK_STATE (16 << 20)	/* bytes of per-chunk partial sums, at most */
 
 typedef struct Fit
 {
@@ -29,7 +33,10 @@ typedef struct Fit
 	int			k;
 	const double *xnorm;		/* ‖x‖² per row */
 	int			block;			/* rows per dgemm call */
-	double	   *D;				/* block x max(k, 8) distance scratch */
+	int64		chunk;			/* rows per chunk (a multiple of block) */
+	int64		nchunks;
+	size_t		dstride;		/* doubles of scratch per thread */
+	double	   *D;				/* threads x dstride distance scratch */
 } Fit;
 
 /* Rows per block: SEG_KM_BLOCK, fewer when k is so large the scratch would not fit. */
@@ -42,7 +49,44 @@ block_rows(int k)
 static void *
 alloc_rows(int64 n, Size each)
 {
-	return MemoryContextAllocHuge(CurrentMemoryContext, (Size) Max(n, 1) * each);
+	return seg_alloc_big(CurrentMemoryContext, (Size) Max(n, 1) * each);
+}
+
+/*
+ * Chunks depend only on n, k and d (never on the thread count), so per-chunk
+ * partial sums reduced in chunk order give the same bits on any machine.
+ */
+static void
+fit_setup(Fit *f, const double *X, int64 n, int d, int k, const double *xnorm)
+{
+	int64		per_chunk = (int64) sizeof(double) * ((int64) k * d + 2 * k + 2 * d + 8);
+	int64		max_chunks = Max(1, SEG_KM_CHUNK_STATE / per_chunk);
+
+	f->X = X;
+	f->n = n;
+	f->d = d;
+	f->k = k;
+	f->xnorm = xnorm;
+	f->block = block_rows(k);
+	f->chunk = TYPEALIGN(f->block, Max(SEG_KM_CHUNK, f->block));
+	f->nchunks = (n + f->chunk - 1) / f->chunk;
+	if (f->nchunks > max_chunks)
+	{
+		f->chunk = (n + max_chunks - 1) / max_chunks;
+		f->chunk = ((f->chunk + f->block - 1) / f->block) * f->block;
+		f->nchunks = (n + f->chunk - 1) / f->chunk;
+	}
+	f->nchunks = Max(f->nchunks, 1);
+	f->dstride = (size_t) f->block * Max(k, 8);
+	f->D = MemoryContextAllocHuge(CurrentMemoryContext,
+								  sizeof(double) * f->dstride * seg_fit_threads());
+}
+
+static void
+chunk_range(const Fit *f, int64 c, int64 *lo, int64 *hi)
+{
+	*lo = c * f->chunk;
+	*hi = Min(f->n, *lo + f->chunk);
 }
 
 static double
@@ -59,24 +103,31 @@ sqdist(const double *a, const double *b, int d)
 	return s;
 }
 
-/* Squared distances of rows [i0, i0 + b) to the k centres C, into D (b x k). */
+/* -2 x.c for rows [i0, i0 + b) and the k centres C, into D (b x k). */
 static void
-block_distances(const Fit *f, int64 i0, int b, const double *C, const double *cnorm, int k)
+block_dot(const Fit *f, int64 i0, int b, const double *C, int k, double *D)
 {
 	cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, k, f->d,
-				-2.0, f->X + i0 * f->d, f->d, C, f->d, 0.0, f->D, k);
-	for (int r = 0; r < b; r++)
+				-2.0, f->X + i0 * f->d, f->d, C, f->d, 0.0, D, k);
+}
+
+/* Index of the smallest row[j] + cnorm[j]; branch-free so overlapping clusters cost no mispredictions. */
+static inline int
+argmin_shifted(const double *row, const double *cnorm, int k, double *minv)
+{
+	double		bestv = row[0] + cnorm[0];
+	int			best = 0;
+
+	for (int j = 1; j < k; j++)
 	{
-		double	   *row = f->D + (size_t) r * k;
-		double		xn = f->xnorm[i0 + r];
+		double		v = row[j] + cnorm[j];
+		bool		lt = v < bestv;
 
-		for (int j = 0; j < k; j++)
-		{
-			double		v = row[j] + xn + cnorm[j];
-
-			row[j] = v > 0.0 ? v : 0.0;
-		}
+		best = lt ? j : best;
+		bestv = lt ? v : bestv;
 	}
+	*minv = bestv;
+	return best;
 }
 
 static void
@@ -88,6 +139,75 @@ centre_norms(const double *C, int k, int d, double *cnorm)
 
 /* ---------- initialisation ---------- */
 
+/* One k-means++ scan: what a chunk of rows contributes. */
+typedef struct PlusPlusJob
+{
+	const Fit  *f;
+	double	   *closest;		/* n: squared distance to the nearest centre so far */
+	const double *centre;		/* scan 1: the newest centre (closest := min(closest, d)) */
+	const double *cand;			/* scan 2: the candidates, trials x d */
+	const double *cand_norm;
+	int			trials;
+	double	   *partial;		/* nchunks x trials: potential per chunk */
+} PlusPlusJob;
+
+/* closest[i] = min(closest[i], ‖x_i − centre‖²); partial[c] = sum of closest over the chunk */
+static void
+pp_update_chunk(void *arg, int slot, int64 c)
+{
+	PlusPlusJob *j = (PlusPlusJob *) arg;
+	const Fit  *f = j->f;
+	int64		lo,
+				hi;
+	double		pot = 0.0;
+
+	chunk_range(f, c, &lo, &hi);
+	for (int64 i = lo; i < hi; i++)
+	{
+		double		dd = sqdist(f->X + i * f->d, j->centre, f->d);
+
+		if (dd < j->closest[i])
+			j->closest[i] = dd;
+		pot += j->closest[i];
+	}
+	j->partial[c] = pot;
+}
+
+/* partial[c * trials + t] = sum over the chunk of min(closest, ‖x − cand_t‖²) */
+static void
+pp_candidates_chunk(void *arg, int slot, int64 c)
+{
+	PlusPlusJob *j = (PlusPlusJob *) arg;
+	const Fit  *f = j->f;
+	double	   *D = f->D + f->dstride * slot;
+	double	   *pot = j->partial + c * j->trials;
+	int64		lo,
+				hi;
+
+	chunk_range(f, c, &lo, &hi);
+	for (int t = 0; t < j->trials; t++)
+		pot[t] = 0.0;
+	for (int64 i0 = lo; i0 < hi; i0 += f->block)
+	{
+		int			b = (int) Min(f->block, hi - i0);
+
+		block_dot(f, i0, b, j->cand, j->trials, D);
+		for (int r = 0; r < b; r++)
+		{
+			double		xn = f->xnorm[i0 + r];
+			double		cl = j->closest[i0 + r];
+
+			for (int t = 0; t < j->trials; t++)
+			{
+				double		v = D[(size_t) r * j->trials + t] + xn + j->cand_norm[t];
+
+				v = v > 0.0 ? v : 0.0;
+				pot[t] += v < cl ? v : cl;
+			}
+		}
+	}
+}
+
 /*
  * Greedy k-means++ (scikit-learn's _kmeans_plusplus): each new centre is the
  * best of 2 + floor(ln k) candidates drawn in proportion to the squared
@@ -98,80 +218,81 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C)
 {
 	int			trials = 2 + (int) log((double) f->k);
 	double	   *closest = alloc_rows(f->n, sizeof(double));
-	double	   *cumsum = alloc_rows(f->n, sizeof(double));
 	double	   *cand = palloc(sizeof(double) * trials * f->d);
 	double	   *cand_norm = palloc(sizeof(double) * trials);
 	double	   *pot = palloc(sizeof(double) * trials);
+	double	   *draw = palloc(sizeof(double) * trials);
+	int		   *order = palloc(sizeof(int) * trials);
 	int64	   *cand_id = palloc(sizeof(int64) * trials);
 	double		current_pot = 0.0;
 	int64		first = (int64) pg_prng_uint64_range(rng, 0, f->n - 1);
+	PlusPlusJob job = {f, closest, NULL, cand, cand_norm, trials,
+	palloc(sizeof(double) * f->nchunks * trials)};
 
 	memcpy(C, f->X + first * f->d, sizeof(double) * f->d);
 	for (int64 i = 0; i < f->n; i++)
-	{
-		closest[i] = sqdist(f->X + i * f->d, C, f->d);
-		current_pot += closest[i];
-	}
+		closest[i] = DBL_MAX;
+	job.centre = C;
+	seg_run_chunks(f->nchunks, pp_update_chunk, &job);
+	for (int64 c = 0; c < f->nchunks; c++)
+		current_pot += job.partial[c];
 
 	for (int c = 1; c < f->k; c++)
 	{
 		double		acc = 0.0;
-		int			best = 0;
+		int			best = 0,
+					next = 0;
 
-		CHECK_FOR_INTERRUPTS();
-		for (int64 i = 0; i < f->n; i++)
-			cumsum[i] = (acc += closest[i]);
+		/* candidates: searchsorted(cumsum(closest), r), one scan for all draws */
 		for (int t = 0; t < trials; t++)
 		{
-			double		r = pg_prng_double(rng) * current_pot;
-			int64		lo = 0,
-						hi = f->n;
-
-			/* searchsorted(cumsum, r), side left */
-			while (lo < hi)
+			draw[t] = pg_prng_double(rng) * current_pot;
+			order[t] = t;
+			cand_id[t] = f->n - 1;
+		}
+		for (int t = 1; t < trials; t++)	/* insertion sort of the draws */
+			for (int u = t; u > 0 && draw[order[u]] < draw[order[u - 1]]; u--)
 			{
-				int64		mid = lo + (hi - lo) / 2;
+				int			tmp = order[u];
 
-				if (cumsum[mid] < r)
-					lo = mid + 1;
-				else
-					hi = mid;
+				order[u] = order[u - 1];
+				order[u - 1] = tmp;
 			}
-			cand_id[t] = Min(lo, f->n - 1);
-			memcpy(cand + (size_t) t * f->d, f->X + cand_id[t] * f->d, sizeof(double) * f->d);
-			pot[t] = 0.0;
-		}
-		centre_norms(cand, trials, f->d, cand_norm);
-		for (int64 i0 = 0; i0 < f->n; i0 += f->block)
+		for (int64 i = 0; i < f->n && next < trials; i++)
 		{
-			int			b = (int) Min(f->block, f->n - i0);
-
-			block_distances(f, i0, b, cand, cand_norm, trials);
-			for (int r = 0; r < b; r++)
-				for (int t = 0; t < trials; t++)
-					pot[t] += Min(closest[i0 + r], f->D[(size_t) r * trials + t]);
-			CHECK_FOR_INTERRUPTS();
+			acc += closest[i];
+			while (next < trials && acc >= draw[order[next]])
+				cand_id[order[next++]] = i;
 		}
+		for (int t = 0; t < trials; t++)
+			memcpy(cand + (size_t) t * f->d, f->X + cand_id[t] * f->d, sizeof(double) * f->d);
+		centre_norms(cand, trials, f->d, cand_norm);
+
+		seg_run_chunks(f->nchunks, pp_candidates_chunk, &job);
+		for (int t = 0; t < trials; t++)
+			pot[t] = 0.0;
+		for (int64 ch = 0; ch < f->nchunks; ch++)
+			for (int t = 0; t < trials; t++)
+				pot[t] += job.partial[ch * trials + t];
 		for (int t = 1; t < trials; t++)
 			if (pot[t] < pot[best])
 				best = t;
 		memcpy(C + (size_t) c * f->d, cand + (size_t) best * f->d, sizeof(double) * f->d);
-		current_pot = 0.0;
-		for (int64 i = 0; i < f->n; i++)
-		{
-			double		dd = sqdist(f->X + i * f->d, C + (size_t) c * f->d, f->d);
 
-			if (dd < closest[i])
-				closest[i] = dd;
-			current_pot += closest[i];
-		}
+		job.centre = C + (size_t) c * f->d;
+		seg_run_chunks(f->nchunks, pp_update_chunk, &job);
+		current_pot = 0.0;
+		for (int64 ch = 0; ch < f->nchunks; ch++)
+			current_pot += job.partial[ch];
 	}
 	pfree(closest);
-	pfree(cumsum);
 	pfree(cand);
 	pfree(cand_norm);
 	pfree(pot);
+	pfree(draw);
+	pfree(order);
 	pfree(cand_id);
+	pfree(job.partial);
 }
 
 /* k distinct rows drawn uniformly (Floyd's algorithm). */
@@ -280,6 +401,62 @@ update_centres(const Fit *f, const double *sums, const int64 *counts,
 
 /* ---------- Lloyd ---------- */
 
+typedef struct LloydJob
+{
+	const Fit  *f;
+	const double *C;
+	const double *cnorm;
+	int32	   *labels;
+	double	   *dist;
+	double	   *sums;			/* nchunks x k x d */
+	int64	   *counts;			/* nchunks x k */
+	int64	   *changed;		/* nchunks */
+} LloydJob;
+
+/* Assign a chunk's rows to their nearest centres; the chunk's sums and counts. */
+static void
+lloyd_chunk(void *arg, int slot, int64 c)
+{
+	LloydJob   *j = (LloydJob *) arg;
+	const Fit  *f = j->f;
+	int			k = f->k,
+				d = f->d;
+	double	   *D = f->D + f->dstride * slot;
+	double	   *sums = j->sums + (size_t) c * k * d;
+	int64	   *counts = j->counts + (size_t) c * k;
+	int64		changed = 0,
+				lo,
+				hi;
+
+	chunk_range(f, c, &lo, &hi);
+	memset(sums, 0, sizeof(double) * k * d);
+	memset(counts, 0, sizeof(int64) * k);
+	for (int64 i0 = lo; i0 < hi; i0 += f->block)
+	{
+		int			b = (int) Min(f->block, hi - i0);
+
+		/* -2 x.c only: ‖x‖² does not change the argmin, so it is added once per row */
+		block_dot(f, i0, b, j->C, k, D);
+		for (int r = 0; r < b; r++)
+		{
+			int64		i = i0 + r;
+			const double *x = f->X + i * d;
+			double		bestv;
+			int			best = argmin_shifted(D + (size_t) r * k, j->cnorm, k, &bestv);
+			double	   *sum = sums + (size_t) best * d;
+
+			changed += (j->labels[i] != best);
+			j->labels[i] = best;
+			bestv += f->xnorm[i];
+			j->dist[i] = bestv > 0.0 ? bestv : 0.0;
+			counts[best]++;
+			for (int t = 0; t < d; t++)
+				sum[t] += x[t];
+		}
+	}
+	j->changed[c] = changed;
+}
+
 /*
  * One Lloyd step: assign every row to its nearest centre in C, accumulate
  * sums and counts.  Returns how many labels changed; dist gets each row's
@@ -287,49 +464,31 @@ update_centres(const Fit *f, const double *sums, const int64 *counts,
  */
 static int64
 lloyd_assign(const Fit *f, const double *C, int32 *labels, double *dist,
-			 double *sums, int64 *counts)
+			 double *sums, int64 *counts, LloydJob *job)
 {
 	double	   *cnorm = palloc(sizeof(double) * f->k);
+	size_t		kd = (size_t) f->k * f->d;
 	int64		changed = 0;
 
 	centre_norms(C, f->k, f->d, cnorm);
-	memset(sums, 0, sizeof(double) * f->k * f->d);
+	job->f = f;
+	job->C = C;
+	job->cnorm = cnorm;
+	job->labels = labels;
+	job->dist = dist;
+	seg_run_chunks(f->nchunks, lloyd_chunk, job);
+	memset(sums, 0, sizeof(double) * kd);
 	memset(counts, 0, sizeof(int64) * f->k);
-	for (int64 i0 = 0; i0 < f->n; i0 += f->block)
+	for (int64 c = 0; c < f->nchunks; c++)
 	{
-		int			b = (int) Min(f->block, f->n - i0);
+		const double *cs = job->sums + c * kd;
+		const int64 *cc = job->counts + c * f->k;
 
-		/* -2 x.c only: ‖x‖² does not change the argmin, so it is added once per row */
-		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, f->k, f->d,
-					-2.0, f->X + i0 * f->d, f->d, C, f->d, 0.0, f->D, f->k);
-		for (int r = 0; r < b; r++)
-		{
-			const double *row = f->D + (size_t) r * f->k;
-			const double *x = f->X + (i0 + r) * f->d;
-			double	   *sum;
-			double		bestv = row[0] + cnorm[0];
-			int			best = 0;
-
-			for (int j = 1; j < f->k; j++)
-			{
-				double		v = row[j] + cnorm[j];
-
-				if (v < bestv)
-				{
-					bestv = v;
-					best = j;
-				}
-			}
-			changed += (labels[i0 + r] != best);
-			labels[i0 + r] = best;
-			bestv += f->xnorm[i0 + r];
-			dist[i0 + r] = bestv > 0.0 ? bestv : 0.0;
-			counts[best]++;
-			sum = sums + (size_t) best * f->d;
-			for (int t = 0; t < f->d; t++)
-				sum[t] += x[t];
-		}
-		CHECK_FOR_INTERRUPTS();
+		for (size_t p = 0; p < kd; p++)
+			sums[p] += cs[p];
+		for (int q = 0; q < f->k; q++)
+			counts[q] += cc[q];
+		changed += job->changed[c];
 	}
 	pfree(cnorm);
 	return changed;
@@ -343,8 +502,14 @@ run_lloyd(const Fit *f, double *C, double tol, int max_iter, int restart,
 	double	   *sums = palloc(sizeof(double) * f->k * f->d);
 	int64	   *counts = palloc(sizeof(int64) * f->k);
 	double	   *next = palloc(sizeof(double) * f->k * f->d);
+	LloydJob	job;
 	int			it;
 
+	job.sums = MemoryContextAllocHuge(CurrentMemoryContext,
+									  sizeof(double) * f->nchunks * f->k * f->d);
+	job.counts = MemoryContextAllocHuge(CurrentMemoryContext,
+										sizeof(int64) * f->nchunks * f->k);
+	job.changed = palloc(sizeof(int64) * f->nchunks);
 	*converged = false;
 	for (int64 i = 0; i < f->n; i++)
 		labels[i] = -1;
@@ -354,7 +519,7 @@ run_lloyd(const Fit *f, double *C, double tol, int max_iter, int restart,
 		double		shift;
 
 		CHECK_FOR_INTERRUPTS();
-		changed = lloyd_assign(f, C, labels, dist, sums, counts);
+		changed = lloyd_assign(f, C, labels, dist, sums, counts, &job);
 		relocate_empty(f, labels, dist, sums, counts);
 		shift = update_centres(f, sums, counts, C, next, NULL);
 		memcpy(C, next, sizeof(double) * f->k * f->d);
@@ -377,6 +542,9 @@ run_lloyd(const Fit *f, double *C, double tol, int max_iter, int restart,
 	pfree(sums);
 	pfree(counts);
 	pfree(next);
+	pfree(job.sums);
+	pfree(job.counts);
+	pfree(job.changed);
 	return Min(it, max_iter);
 }
 
@@ -548,31 +716,153 @@ run_elkan(const Fit *f, double *C, double tol, int max_iter, int restart,
 
 /* ---------- driver ---------- */
 
-/* scikit-learn's _tolerance: tol times the mean per-feature variance. */
-static double
-scaled_tolerance(const double *X, int64 n, int d, double tol)
+/* Per-chunk statistics: ‖x‖² of each row, and each feature's mean and M2. */
+typedef struct StatsJob
 {
+	const Fit  *f;
+	double	   *xnorm;			/* n */
+	double	   *mean;			/* nchunks x d */
+	double	   *m2;				/* nchunks x d */
+} StatsJob;
+
+static void
+stats_chunk(void *arg, int slot, int64 c)
+{
+	StatsJob   *j = (StatsJob *) arg;
+	const Fit  *f = j->f;
+	int			d = f->d;
+	double	   *mean = j->mean + (size_t) c * d;
+	double	   *m2 = j->m2 + (size_t) c * d;
+	int64		lo,
+				hi;
+
+	chunk_range(f, c, &lo, &hi);
+	memset(mean, 0, sizeof(double) * d);
+	memset(m2, 0, sizeof(double) * d);
+	for (int64 i = lo; i < hi; i++)
+	{
+		const double *x = f->X + i * d;
+		double		xn = 0.0;
+
+		for (int t = 0; t < d; t++)
+		{
+			xn += x[t] * x[t];
+			mean[t] += x[t];
+		}
+		j->xnorm[i] = xn;
+	}
+	for (int t = 0; t < d; t++)
+		mean[t] /= (double) (hi - lo);
+	/* two passes within a chunk: stable for large offsets */
+	for (int64 i = lo; i < hi; i++)
+		for (int t = 0; t < d; t++)
+		{
+			double		dev = f->X[i * d + t] - mean[t];
+
+			m2[t] += dev * dev;
+		}
+}
+
+/*
+ * ‖x‖² of every row, and scikit-learn's _tolerance: tol times the mean
+ * per-feature variance (chunks merged with Chan's formula, in chunk order).
+ */
+static double
+row_norms_and_tolerance(const Fit *f, double *xnorm, double tol)
+{
+	StatsJob	job = {f, xnorm,
+		MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * f->nchunks * f->d),
+	MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * f->nchunks * f->d)};
 	double		total = 0.0;
 
-	if (tol == 0.0)
-		return 0.0;
-	for (int t = 0; t < d; t++)
+	seg_run_chunks(f->nchunks, stats_chunk, &job);
+	for (int t = 0; t < f->d; t++)
 	{
 		double		mean = 0.0,
 					m2 = 0.0;
+		int64		count = 0;
 
-		/* Welford: stable for large n and offsets */
-		for (int64 i = 0; i < n; i++)
+		for (int64 c = 0; c < f->nchunks; c++)
 		{
-			double		x = X[i * d + t];
-			double		delta = x - mean;
+			int64		lo,
+						hi,
+						nb;
+			double		delta;
 
-			mean += delta / (i + 1);
-			m2 += delta * (x - mean);
+			chunk_range(f, c, &lo, &hi);
+			nb = hi - lo;
+			delta = job.mean[c * f->d + t] - mean;
+			mean += delta * nb / (double) (count + nb);
+			m2 += job.m2[c * f->d + t] + delta * delta * count * (double) nb / (double) (count + nb);
+			count += nb;
 		}
-		total += m2 / n;
+		total += m2 / f->n;
 	}
-	return tol * total / d;
+	pfree(job.mean);
+	pfree(job.m2);
+	return tol * total / f->d;
+}
+
+/* Final assignment: exact distances to the nearest centre, inertia per chunk. */
+typedef struct AssignJob
+{
+	const Fit  *f;
+	const double *C;
+	const double *cnorm;
+	int32	   *labels;
+	double	   *dist;
+	double	   *inertia;		/* nchunks */
+} AssignJob;
+
+static void
+assign_chunk(void *arg, int slot, int64 c)
+{
+	AssignJob  *j = (AssignJob *) arg;
+	const Fit  *f = j->f;
+	int			k = f->k,
+				d = f->d;
+	double	   *D = f->D + f->dstride * slot;
+	double		inertia = 0.0;
+	int64		lo,
+				hi;
+
+	chunk_range(f, c, &lo, &hi);
+	for (int64 i0 = lo; i0 < hi; i0 += f->block)
+	{
+		int			b = (int) Min(f->block, hi - i0);
+
+		block_dot(f, i0, b, j->C, k, D);
+		for (int r = 0; r < b; r++)
+		{
+			double		minv;
+			int			best = argmin_shifted(D + (size_t) r * k, j->cnorm, k, &minv);
+
+			/* the expansion loses digits: the reported distance is exact */
+			double		exact = sqdist(f->X + (i0 + r) * d, j->C + (size_t) best * d, d);
+
+			j->labels[i0 + r] = best;
+			if (j->dist)
+				j->dist[i0 + r] = exact;
+			inertia += exact;
+		}
+	}
+	j->inertia[c] = inertia;
+}
+
+static double
+assign_all(const Fit *f, const double *C, int32 *labels, double *dist)
+{
+	double	   *cnorm = palloc(sizeof(double) * f->k);
+	AssignJob	job = {f, C, cnorm, labels, dist, palloc(sizeof(double) * f->nchunks)};
+	double		inertia = 0.0;
+
+	centre_norms(C, f->k, f->d, cnorm);
+	seg_run_chunks(f->nchunks, assign_chunk, &job);
+	for (int64 c = 0; c < f->nchunks; c++)
+		inertia += job.inertia[c];
+	pfree(cnorm);
+	pfree(job.inertia);
+	return inertia;
 }
 
 double
@@ -580,39 +870,13 @@ seg_kmeans_assign_all(const double *X, int64 n, int d, const double *centroids, 
 					  int32 *labels, double *dist)
 {
 	double	   *xnorm = alloc_rows(n, sizeof(double));
-	double	   *cnorm = palloc(sizeof(double) * k);
-	Fit			f = {X, n, d, k, xnorm, block_rows(k), NULL};
-	double		inertia = 0.0;
+	Fit			f;
+	double		inertia;
 
-	f.D = palloc(sizeof(double) * f.block * Max(k, 8));
-	for (int64 i = 0; i < n; i++)
-		xnorm[i] = cblas_ddot(d, X + i * d, 1, X + i * d, 1);
-	centre_norms(centroids, k, d, cnorm);
-	for (int64 i0 = 0; i0 < n; i0 += f.block)
-	{
-		int			b = (int) Min(f.block, n - i0);
-
-		block_distances(&f, i0, b, centroids, cnorm, k);
-		for (int r = 0; r < b; r++)
-		{
-			const double *row = f.D + (size_t) r * k;
-			int			best = 0;
-			double		exact;
-
-			for (int j = 1; j < k; j++)
-				if (row[j] < row[best])
-					best = j;
-			/* the expansion loses digits: the reported distance is exact */
-			exact = sqdist(X + (i0 + r) * d, centroids + (size_t) best * d, d);
-			labels[i0 + r] = best;
-			if (dist)
-				dist[i0 + r] = exact;
-			inertia += exact;
-		}
-		CHECK_FOR_INTERRUPTS();
-	}
+	fit_setup(&f, X, n, d, k, xnorm);
+	(void) row_norms_and_tolerance(&f, xnorm, 0.0);
+	inertia = assign_all(&f, centroids, labels, dist);
 	pfree(xnorm);
-	pfree(cnorm);
 	pfree(f.D);
 	return inertia;
 }
@@ -626,19 +890,12 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	int32	   *labels = alloc_rows(n, sizeof(int32));
 	double	   *dist = alloc_rows(n, sizeof(double));
 	double	   *C = palloc(sizeof(double) * k * d);
-	double		tol = scaled_tolerance(X, n, d, opt->tol);
+	double		tol;
 	pg_prng_state rng;
 	Fit			f;
 
-	for (int64 i = 0; i < n; i++)
-		xnorm[i] = cblas_ddot(d, X + i * d, 1, X + i * d, 1);
-	f.X = X;
-	f.n = n;
-	f.d = d;
-	f.k = k;
-	f.xnorm = xnorm;
-	f.block = block_rows(k);
-	f.D = palloc(sizeof(double) * f.block * Max(k, 8));
+	fit_setup(&f, X, n, d, k, xnorm);
+	tol = row_norms_and_tolerance(&f, xnorm, opt->tol);
 
 	pg_prng_seed(&rng, opt->seed);
 	res->inertia = INFINITY;
@@ -657,7 +914,7 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 		else
 			iters = run_lloyd(&f, C, tol, opt->max_iter, r, labels, dist, &converged);
 		/* labels, sizes and inertia of the returned centres */
-		inertia = seg_kmeans_assign_all(X, n, d, C, k, labels, NULL);
+		inertia = assign_all(&f, C, labels, NULL);
 		ereport(DEBUG1,
 				(errmsg_internal("kmeans restart %d: inertia %.17g after %d iterations%s",
 								 r, inertia, iters, converged ? "" : " (not converged)")));

@@ -15,9 +15,11 @@
 #include "common/jsonapi.h"
 #include "libpq/pqformat.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "big_alloc.h"
 #include "model_type.h"
 #include "rows_state.h"
 
@@ -165,13 +167,13 @@ ensure_room(SegRows *s)
 	newcap = s->cap == 0 ? Min(s->max_rows, 65536) : s->max_rows;
 	old = MemoryContextSwitchTo(s->hdr.eoh_context);
 	/* large chunks are realloc'd in place by malloc where it can, no 2x peak */
-	s->data = s->data ? repalloc_huge(s->data, newcap * row_bytes(s->d))
-		: MemoryContextAllocHuge(s->hdr.eoh_context, newcap * row_bytes(s->d));
-	s->keys = s->keys ? repalloc_huge(s->keys, newcap * sizeof(uint64))
-		: MemoryContextAllocHuge(s->hdr.eoh_context, newcap * sizeof(uint64));
+	s->data = s->data ? seg_realloc_big(s->data, newcap * row_bytes(s->d))
+		: seg_alloc_big(s->hdr.eoh_context, newcap * row_bytes(s->d));
+	s->keys = s->keys ? seg_realloc_big(s->keys, newcap * sizeof(uint64))
+		: seg_alloc_big(s->hdr.eoh_context, newcap * sizeof(uint64));
 	if (s->has_labels)
-		s->labels = s->labels ? repalloc_huge(s->labels, newcap * sizeof(int32))
-			: MemoryContextAllocHuge(s->hdr.eoh_context, newcap * sizeof(int32));
+		s->labels = s->labels ? seg_realloc_big(s->labels, newcap * sizeof(int32))
+			: seg_alloc_big(s->hdr.eoh_context, newcap * sizeof(int32));
 	MemoryContextSwitchTo(old);
 	s->cap = newcap;
 }
@@ -263,10 +265,66 @@ cmp_rows(const void *a, const void *b, void *arg)
 	const SegRows *s = ((SortCtx *) arg)->s;
 	int64		i = *(const int64 *) a,
 				j = *(const int64 *) b;
+	int			c;
 
 	if (s->keys[i] != s->keys[j])
 		return s->keys[i] < s->keys[j] ? -1 : 1;
-	return memcmp(s->data + i * s->d, s->data + j * s->d, row_bytes(s->d));
+	c = memcmp(s->data + i * s->d, s->data + j * s->d, row_bytes(s->d));
+	if (c != 0 || !s->has_labels)
+		return c;
+	return s->labels[i] < s->labels[j] ? -1 : s->labels[i] > s->labels[j];
+}
+
+/*
+ * Row indices in (key, bytes, label) order.  Keys are uniform hashes, so a
+ * counting pass on their top bits leaves buckets of a few rows, each then
+ * sorted by comparison (qsort for the large buckets of repeated rows).
+ */
+static int64 *
+sorted_permutation(const SegRows *s)
+{
+	int			bits = 1;
+	int64		nb;
+	int64	   *start;
+	int64	   *perm = MemoryContextAllocHuge(CurrentMemoryContext, s->n * sizeof(int64));
+	SortCtx		ctx = {s};
+
+	while (bits < 24 && ((int64) 1 << (bits + 3)) < s->n)
+		bits++;
+	nb = (int64) 1 << bits;
+	start = MemoryContextAllocHuge(CurrentMemoryContext, (nb + 1) * sizeof(int64));
+	memset(start, 0, (nb + 1) * sizeof(int64));
+	for (int64 i = 0; i < s->n; i++)
+		start[(s->keys[i] >> (64 - bits)) + 1]++;
+	for (int64 b = 0; b < nb; b++)
+		start[b + 1] += start[b];
+	for (int64 i = 0; i < s->n; i++)
+		perm[start[s->keys[i] >> (64 - bits)]++] = i;
+	/* start[b] is now the end of bucket b, the beginning of bucket b + 1 */
+	for (int64 b = 0, lo = 0; b < nb; lo = start[b], b++)
+	{
+		int64		len = start[b] - lo;
+
+		if (len <= 1)
+			continue;
+		if (len > 16)
+		{
+			qsort_arg(perm + lo, len, sizeof(int64), cmp_rows, &ctx);
+			continue;
+		}
+		for (int64 x = lo + 1; x < start[b]; x++)
+			for (int64 y = x; y > lo && cmp_rows(&perm[y], &perm[y - 1], &ctx) < 0; y--)
+			{
+				int64		t = perm[y];
+
+				perm[y] = perm[y - 1];
+				perm[y - 1] = t;
+			}
+		if ((b & 4095) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	pfree(start);
+	return perm;
 }
 
 void
@@ -275,14 +333,10 @@ seg_rows_sort(SegRows *s)
 	int64	   *perm;
 	bool	   *done;
 	double	   *tmp;
-	SortCtx		ctx = {s};
 
 	if (s->n < 2)
 		return;
-	perm = MemoryContextAllocHuge(CurrentMemoryContext, s->n * sizeof(int64));
-	for (int64 i = 0; i < s->n; i++)
-		perm[i] = i;
-	qsort_arg(perm, s->n, sizeof(int64), cmp_rows, &ctx);
+	perm = sorted_permutation(s);
 
 	/* apply the permutation in place, cycle by cycle: row perm[i] goes to i */
 	done = MemoryContextAllocHuge(CurrentMemoryContext, s->n);
@@ -381,8 +435,8 @@ seg_rows_from_datum(Datum d, MemoryContext parent)
 	if (f->n > 0)
 	{
 		s->cap = s->n = f->n;
-		s->data = MemoryContextAllocHuge(s->hdr.eoh_context, f->n * row_bytes(f->d));
-		s->keys = MemoryContextAllocHuge(s->hdr.eoh_context, f->n * sizeof(uint64));
+		s->data = seg_alloc_big(s->hdr.eoh_context, f->n * row_bytes(f->d));
+		s->keys = seg_alloc_big(s->hdr.eoh_context, f->n * sizeof(uint64));
 		memcpy(s->data, p, f->n * row_bytes(f->d));
 		p += f->n * row_bytes(f->d);
 		memcpy(s->keys, p, f->n * sizeof(uint64));

@@ -8,6 +8,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "fit_threads.h"
 #include "model_cache.h"
 #include "rows_state.h"
 
@@ -37,6 +38,14 @@ _PG_init(void)
 							1, 1, 64,
 							PGC_USERSET, 0,
 							NULL, assign_blas_threads, NULL);
+	DefineCustomIntVariable("segment.fit_threads",
+							"Threads the final step of a fit (k-means iterations) may use.",
+							"0 means the leader plus max_parallel_workers_per_gather, at most "
+							"the CPUs online; results do not depend on it. Valid range is 0..64.",
+							&seg_fit_threads_setting,
+							0, 0, 64,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("segment.model_cache_entries",
 							"Decoded catalog models each backend keeps between statements.",
 							"Models in use by a running statement are never evicted; "
