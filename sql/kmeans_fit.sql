@@ -90,6 +90,8 @@ SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
 SET parallel_leader_participation = off;
+-- rows_combinefn's cost (a copy of every row) keeps tables under a few million rows serial
+ALTER FUNCTION segment.rows_combinefn(segment.rows_state, segment.rows_state) COST 1;
 EXPLAIN (COSTS OFF) SELECT segment.kmeans_fit(f, 4, '{"seed": 11}') FROM many;
 SELECT segment.model_send(segment.kmeans_fit(f, 4, '{"seed": 11}')) = segment.model_send(:'serial') AS parallel_equals_serial
 FROM many;
@@ -104,6 +106,7 @@ RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
 RESET parallel_leader_participation;
+ALTER FUNCTION segment.rows_combinefn(segment.rows_state, segment.rows_state) COST 5000000;
 SELECT segment.model_send(segment.kmeans_fit(f, 4, '{"seed": 11}')) = segment.model_send(:'sampled') AS serial_sample_equals_parallel
 FROM many;
 RESET segment.max_fit_memory;

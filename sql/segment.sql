@@ -208,7 +208,12 @@ COMMENT ON FUNCTION @extschema@.rows_state_send(@extschema@.rows_state) IS 'bina
 
 CREATE FUNCTION @extschema@.rows_combinefn(@extschema@.rows_state, @extschema@.rows_state)
     RETURNS @extschema@.rows_state
-    AS 'MODULE_PATHNAME', 'seg_rows_combinefn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'seg_rows_combinefn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
+    -- A partial state is the rows themselves; the leader copies each one about
+    -- four times (tuple queue, slots, merge).  This cost tells the planner so:
+    -- with it, a parallel plan is chosen only for tables of several million
+    -- rows (the scan and sampling then run in the workers), not where it is slower.
+    COST 5000000;
 COMMENT ON FUNCTION @extschema@.rows_combinefn(@extschema@.rows_state, @extschema@.rows_state) IS
     'combine function of row-holding aggregates: merge two samples';
 

@@ -315,8 +315,9 @@ Datum
 seg_rows_combinefn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt = agg_context(fcinfo, "rows_combinefn");
-	SegRows    *dst,
-			   *src;
+	SegRows    *dst;
+	const SegRows *src;
+	SegRows		view;
 
 	if (PG_ARGISNULL(1))
 	{
@@ -325,18 +326,15 @@ seg_rows_combinefn(PG_FUNCTION_ARGS)
 		dst = seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
 		PG_RETURN_DATUM(EOHPGetRWDatum(&dst->hdr));
 	}
+	src = seg_rows_view(PG_GETARG_DATUM(1), &view);
 	if (PG_ARGISNULL(0))
 	{
-		/* a fresh expanded copy of the first partial state */
-		Datum		flat = PG_GETARG_DATUM(1);
-
-		if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(flat)))
-			flat = PointerGetDatum(PG_DETOAST_DATUM_COPY(flat));
-		dst = seg_rows_from_datum(flat, aggcxt);
-		PG_RETURN_DATUM(EOHPGetRWDatum(&dst->hdr));
+		/* a fresh state like the first partial, then its rows: one copy */
+		dst = seg_rows_create(aggcxt, src->d, src->k, src->has_labels, src->options,
+							  src->seed, src->max_rows);
 	}
-	dst = seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
-	src = seg_rows_from_datum(PG_GETARG_DATUM(1), CurrentMemoryContext);
+	else
+		dst = seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
 	seg_rows_merge(dst, src);
 	PG_RETURN_DATUM(EOHPGetRWDatum(&dst->hdr));
 }

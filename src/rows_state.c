@@ -450,6 +450,42 @@ seg_rows_from_datum(Datum d, MemoryContext parent)
 	return s;
 }
 
+/*
+ * A read-only view of a state: the expanded object itself, or pointers into
+ * the flat datum (no copy of the rows, which can be hundreds of megabytes).
+ */
+const SegRows *
+seg_rows_view(Datum d, SegRows *view)
+{
+	SegRowsFlat *f;
+	const char *p;
+
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+		return (const SegRows *) DatumGetEOHP(d);
+	f = (SegRowsFlat *) PG_DETOAST_DATUM(d);
+	if (f->magic != SEG_ROWS_MAGIC || f->format != SEG_ROWS_FORMAT)
+		rows_bad("wrong magic number or format");
+	p = (const char *) (f + 1);
+	if (((uintptr_t) p % sizeof(double)) != 0)
+		return seg_rows_from_datum(PointerGetDatum(f), CurrentMemoryContext);
+	memset(view, 0, sizeof(SegRows));
+	view->d = f->d;
+	view->k = f->k;
+	view->has_labels = f->has_labels;
+	view->options = (char *) p;
+	view->seed = f->seed;
+	view->rows_seen = f->rows_seen;
+	view->n = view->cap = f->n;
+	view->max_rows = f->max_rows;
+	p += f->opts_bytes;
+	view->data = (double *) p;
+	p += f->n * row_bytes(f->d);
+	view->keys = (uint64 *) p;
+	p += f->n * sizeof(uint64);
+	view->labels = f->has_labels ? (int32 *) p : NULL;
+	return view;
+}
+
 int64
 seg_rows_budget(int32 d, bool has_labels, int64 max_fit_memory_kb)
 {

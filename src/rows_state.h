@@ -52,6 +52,9 @@ extern SegRows *seg_rows_from_datum(Datum d, MemoryContext parent);
 extern void seg_rows_offer(SegRows *s, const double *x, int32 label);
 
 /* Offer every row of src (combine). */
+/* A read-only view of a state argument, without copying its rows when it can. */
+extern const SegRows *seg_rows_view(Datum d, SegRows *view);
+
 extern void seg_rows_merge(SegRows *dst, const SegRows *src);
 
 /* Sort held rows by (key, bytes): a plan-independent order for fitting. */
