@@ -151,3 +151,18 @@ SET statement_timeout = '300ms';
 SELECT segment.kmeans_fit(f, 200, '{"max_iter": 100000, "tol": 0, "n_init": 100}') FROM slow;
 RESET statement_timeout;
 SELECT count(*) FROM slow;
+
+-- the final step's threads: the same model bit for bit whatever their number
+-- (chunks are fixed by the data's shape and reduced in order)
+SET segment.fit_threads = 1;
+SELECT segment.kmeans_fit(f, 7, '{"seed": 3}') AS one_thread FROM slow \gset
+SET segment.fit_threads = 2;
+SELECT segment.model_send(segment.kmeans_fit(f, 7, '{"seed": 3}')) = segment.model_send(:'one_thread') AS two_threads_same FROM slow;
+SET segment.fit_threads = 5;
+SELECT segment.model_send(segment.kmeans_fit(f, 7, '{"seed": 3}')) = segment.model_send(:'one_thread') AS five_threads_same FROM slow;
+-- and cancel still lands with threads at work
+SET statement_timeout = '300ms';
+SELECT segment.kmeans_fit(f, 200, '{"max_iter": 100000, "tol": 0, "n_init": 100}') FROM slow;
+RESET statement_timeout;
+RESET segment.fit_threads;
+SELECT count(*) AS usable FROM slow;

@@ -20,7 +20,7 @@
 #include "fit_threads.h"
 #include "kmeans.h"
 
-#define SEG_KM_BLOCK 2048		/* rows per dgemm: block x k stays in cache */
+#define SEG_KM_BLOCK 8192		/* rows per dgemm: block x k stays in cache */
 #define SEG_KM_SCRATCH (1 << 20)	/* doubles of distance scratch per thread, at most */
 #define SEG_KM_CHUNK 16384		/* rows per chunk handed to a thread */
 #define SEG_KM_CHUNK_STATE (16 << 20)	/* bytes of per-chunk partial sums, at most */
@@ -441,14 +441,12 @@ lloyd_chunk(void *arg, int slot, int64 c)
 		{
 			int64		i = i0 + r;
 			const double *x = f->X + i * d;
-			double		bestv;
-			int			best = argmin_shifted(D + (size_t) r * k, j->cnorm, k, &bestv);
+			double		minv;
+			int			best = argmin_shifted(D + (size_t) r * k, j->cnorm, k, &minv);
 			double	   *sum = sums + (size_t) best * d;
 
 			changed += (j->labels[i] != best);
 			j->labels[i] = best;
-			bestv += f->xnorm[i];
-			j->dist[i] = bestv > 0.0 ? bestv : 0.0;
 			counts[best]++;
 			for (int t = 0; t < d; t++)
 				sum[t] += x[t];
@@ -457,10 +455,24 @@ lloyd_chunk(void *arg, int slot, int64 c)
 	j->changed[c] = changed;
 }
 
+/* dist[i] = ‖x_i − C[labels[i]]‖², for the relocation of empty clusters */
+static void
+label_dist_chunk(void *arg, int slot, int64 c)
+{
+	LloydJob   *j = (LloydJob *) arg;
+	const Fit  *f = j->f;
+	int64		lo,
+				hi;
+
+	chunk_range(f, c, &lo, &hi);
+	for (int64 i = lo; i < hi; i++)
+		j->dist[i] = sqdist(f->X + i * f->d, j->C + (size_t) j->labels[i] * f->d, f->d);
+}
+
 /*
  * One Lloyd step: assign every row to its nearest centre in C, accumulate
- * sums and counts.  Returns how many labels changed; dist gets each row's
- * squared distance to its centre.
+ * sums and counts.  Returns how many labels changed.  When a cluster is
+ * left empty, dist gets each row's squared distance to its centre.
  */
 static int64
 lloyd_assign(const Fit *f, const double *C, int32 *labels, double *dist,
@@ -490,6 +502,13 @@ lloyd_assign(const Fit *f, const double *C, int32 *labels, double *dist,
 			counts[q] += cc[q];
 		changed += job->changed[c];
 	}
+	/* distances only when a cluster is empty: most passes never need them */
+	for (int q = 0; q < f->k; q++)
+		if (counts[q] == 0)
+		{
+			seg_run_chunks(f->nchunks, label_dist_chunk, job);
+			break;
+		}
 	pfree(cnorm);
 	return changed;
 }
