@@ -111,6 +111,21 @@ SELECT segment.model_send(segment.kmeans_fit(f, 4, '{"seed": 11}')) = segment.mo
 FROM many;
 RESET segment.max_fit_memory;
 
+-- the Citus path: per-shard partial states shipped as text, combined, then
+-- finalized on a coordinator give the model of a plain fit
+CREATE AGGREGATE pg_temp.fit_partial(float8[], int, jsonb) (
+    SFUNC = segment.kmeans_fit_transfn, STYPE = segment.rows_state);
+CREATE AGGREGATE pg_temp.fit_combine(segment.rows_state) (
+    SFUNC = segment.rows_combinefn, STYPE = segment.rows_state,
+    FINALFUNC = segment.kmeans_fit_finalfn, FINALFUNC_MODIFY = READ_WRITE);
+CREATE TEMP TABLE shard_states AS
+SELECT i % 3 AS shard, pg_temp.fit_partial(f, 4, '{"seed": 11}')::text AS state
+FROM many GROUP BY i % 3;
+SELECT count(*) AS shards, bool_and(state LIKE 'segr1:%') AS text_form FROM shard_states;
+SELECT segment.model_send(pg_temp.fit_combine(state::segment.rows_state ORDER BY shard DESC))
+       = segment.model_send(:'serial') AS citus_path_equals_serial
+FROM shard_states;
+
 -- kmeans_step: each exact pass over all rows lowers or keeps the inertia
 SELECT segment.kmeans_model('{{0,0,0},{1,1,0},{2,2,0},{3,3,0}}') AS m0 \gset
 SELECT segment.kmeans_step(f, :'m0'::segment.model) AS m1 FROM many \gset

@@ -211,13 +211,12 @@ pp_candidates_chunk(void *arg, int slot, int64 c)
 /*
  * Greedy k-means++ (scikit-learn's _kmeans_plusplus): each new centre is the
  * best of 2 + floor(ln k) candidates drawn in proportion to the squared
- * distance to the nearest centre so far.
+ * distance to the nearest centre so far.  closest is n doubles of scratch.
  */
 static void
-init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C)
+init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
 {
 	int			trials = 2 + (int) log((double) f->k);
-	double	   *closest = alloc_rows(f->n, sizeof(double));
 	double	   *cand = palloc(sizeof(double) * trials * f->d);
 	double	   *cand_norm = palloc(sizeof(double) * trials);
 	double	   *pot = palloc(sizeof(double) * trials);
@@ -285,7 +284,6 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C)
 		for (int64 ch = 0; ch < f->nchunks; ch++)
 			current_pot += job.partial[ch];
 	}
-	pfree(closest);
 	pfree(cand);
 	pfree(cand_norm);
 	pfree(pot);
@@ -925,7 +923,7 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 		double		inertia;
 
 		if (opt->init == SEG_INIT_KMEANSPP)
-			init_kmeanspp(&f, &rng, C);
+			init_kmeanspp(&f, &rng, C, dist);	/* dist is free until Lloyd */
 		else
 			init_random(&f, &rng, C);
 		if (opt->algorithm == SEG_ALGO_ELKAN && k > 1)

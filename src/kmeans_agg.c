@@ -434,6 +434,7 @@ seg_kmeans_fit_finalfn(PG_FUNCTION_ARGS)
 	work = AllocSetContextCreate(CurrentMemoryContext, "segment kmeans", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
 	s = prepare_fit(fcinfo, "kmeans_fit", &o, NULL);
+	seg_rows_drop_keys(s);
 
 	r.centroids = palloc(sizeof(double) * o.k * s->d);
 	r.sizes = palloc(sizeof(int64) * o.k);

@@ -121,7 +121,17 @@ rows_flatten_into(ExpandedObjectHeader *eohptr, void *result, Size allocated_siz
 	p += f->opts_bytes;
 	memcpy(p, s->data, s->n * row_bytes(s->d));
 	p += s->n * row_bytes(s->d);
-	memcpy(p, s->keys, s->n * sizeof(uint64));
+	if (s->keys)
+		memcpy(p, s->keys, s->n * sizeof(uint64));
+	else
+	{
+		/* dropped by seg_rows_drop_keys: they are a function of the row */
+		uint64	   *keys = (uint64 *) p;
+
+		for (int64 i = 0; i < s->n; i++)
+			keys[i] = row_key(s->d, s->seed, s->data + i * s->d, s->has_labels,
+							  s->has_labels ? s->labels[i] : 0);
+	}
 	p += s->n * sizeof(uint64);
 	if (s->has_labels)
 		memcpy(p, s->labels, s->n * sizeof(int32));
@@ -230,6 +240,8 @@ write_row(SegRows *s, int64 pos, const double *x, uint64 key, int32 label)
 static void
 offer_keyed(SegRows *s, const double *x, uint64 key, int32 label)
 {
+	if (s->keys == NULL && s->n > 0)
+		elog(ERROR, "segment.rows_state: rows offered after the final function");
 	if (s->n < s->max_rows)
 	{
 		ensure_room(s);
@@ -383,6 +395,21 @@ seg_rows_sort(SegRows *s)
 		pfree(s->heap);
 		s->heap = NULL;
 	}
+}
+
+/*
+ * Free the sample keys of a sorted state whose sample is final (a final
+ * function's): the memory goes to the fit.  Flattening recomputes them.
+ */
+void
+seg_rows_drop_keys(SegRows *s)
+{
+	if (s->keys)
+		pfree(s->keys);
+	s->keys = NULL;
+	if (s->heap)
+		pfree(s->heap);
+	s->heap = NULL;
 }
 
 /* ---------- combining ---------- */

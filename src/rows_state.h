@@ -52,6 +52,9 @@ extern SegRows *seg_rows_from_datum(Datum d, MemoryContext parent);
 extern void seg_rows_offer(SegRows *s, const double *x, int32 label);
 
 /* Offer every row of src (combine). */
+/* Free the keys of a sorted state that takes no more rows (final functions). */
+extern void seg_rows_drop_keys(SegRows *s);
+
 /* A read-only view of a state argument, without copying its rows when it can. */
 extern const SegRows *seg_rows_view(Datum d, SegRows *view);
 
