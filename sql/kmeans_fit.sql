@@ -181,3 +181,8 @@ SELECT segment.kmeans_fit(f, 200, '{"max_iter": 100000, "tol": 0, "n_init": 100}
 RESET statement_timeout;
 RESET segment.fit_threads;
 SELECT count(*) AS usable FROM slow;
+
+-- row order does not matter past the in-place radix pass of large samples (>= 65536 rows)
+SELECT segment.model_send(segment.kmeans_fit(f, 5, '{"seed": 9}' ORDER BY i))
+     = segment.model_send(segment.kmeans_fit(f, 5, '{"seed": 9}' ORDER BY f[2] DESC)) AS large_order_free
+FROM slow;

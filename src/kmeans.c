@@ -11,6 +11,7 @@
 #include <math.h>
 
 #include "common/pg_prng.h"
+#include "portability/instr_time.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
@@ -89,18 +90,35 @@ chunk_range(const Fit *f, int64 c, int64 *lo, int64 *hi)
 	*hi = Min(f->n, *lo + f->chunk);
 }
 
-static double
+/* Squared distance; four accumulators so the additions do not wait on each other. */
+static inline double
 sqdist(const double *a, const double *b, int d)
 {
-	double		s = 0.0;
+	double		s0 = 0.0,
+				s1 = 0.0,
+				s2 = 0.0,
+				s3 = 0.0;
+	int			j = 0;
 
-	for (int j = 0; j < d; j++)
+	for (; j + 4 <= d; j += 4)
+	{
+		double		t0 = a[j] - b[j],
+					t1 = a[j + 1] - b[j + 1],
+					t2 = a[j + 2] - b[j + 2],
+					t3 = a[j + 3] - b[j + 3];
+
+		s0 += t0 * t0;
+		s1 += t1 * t1;
+		s2 += t2 * t2;
+		s3 += t3 * t3;
+	}
+	for (; j < d; j++)
 	{
 		double		t = a[j] - b[j];
 
-		s += t * t;
+		s0 += t * t;
 	}
-	return s;
+	return (s0 + s1) + (s2 + s3);
 }
 
 /* -2 x.c for rows [i0, i0 + b) and the k centres C, into D (b x k). */
@@ -921,17 +939,32 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 		bool		converged;
 		int			iters;
 		double		inertia;
+		instr_time	t0,
+					t1,
+					t2,
+					t3;
 
+		INSTR_TIME_SET_CURRENT(t0);
 		if (opt->init == SEG_INIT_KMEANSPP)
 			init_kmeanspp(&f, &rng, C, dist);	/* dist is free until Lloyd */
 		else
 			init_random(&f, &rng, C);
+		INSTR_TIME_SET_CURRENT(t1);
 		if (opt->algorithm == SEG_ALGO_ELKAN && k > 1)
 			iters = run_elkan(&f, C, tol, opt->max_iter, r, labels, dist, &converged);
 		else
 			iters = run_lloyd(&f, C, tol, opt->max_iter, r, labels, dist, &converged);
+		INSTR_TIME_SET_CURRENT(t2);
 		/* labels, sizes and inertia of the returned centres */
 		inertia = assign_all(&f, C, labels, NULL);
+		INSTR_TIME_SET_CURRENT(t3);
+		INSTR_TIME_SUBTRACT(t3, t2);
+		INSTR_TIME_SUBTRACT(t2, t1);
+		INSTR_TIME_SUBTRACT(t1, t0);
+		ereport(DEBUG1,
+				(errmsg_internal("kmeans restart %d: init %.1f ms, %d iterations %.1f ms, final assignment %.1f ms (%d threads)",
+								 r, INSTR_TIME_GET_MILLISEC(t1), iters, INSTR_TIME_GET_MILLISEC(t2),
+								 INSTR_TIME_GET_MILLISEC(t3), seg_fit_threads())));
 		ereport(DEBUG1,
 				(errmsg_internal("kmeans restart %d: inertia %.17g after %d iterations%s",
 								 r, inertia, iters, converged ? "" : " (not converged)")));

@@ -8,6 +8,8 @@
  */
 #include "postgres.h"
 
+#include "portability/instr_time.h"
+
 #include <math.h>
 
 #include "catalog/pg_type.h"
@@ -169,6 +171,7 @@ typedef struct OptionsCache
 	int			k;
 	int			k_min;
 	char	   *canonical;
+	bool		args_stable;	/* options (and k_min) are constants: parse once */
 	SegKmeansOptions o;
 } OptionsCache;
 
@@ -180,8 +183,13 @@ options_for_row(FunctionCallInfo fcinfo, int optarg, int k, int k_min)
 	MemoryContext old;
 
 	if (c == NULL)
+	{
 		c = fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
 															  sizeof(OptionsCache));
+		c->args_stable = PG_NARGS() <= optarg || get_fn_expr_arg_stable(fcinfo->flinfo, optarg);
+	}
+	if (c->valid && c->k == k && c->k_min == k_min && c->args_stable)
+		return c;
 	if (c->valid && c->k == k && c->k_min == k_min &&
 		((j == NULL && c->raw == NULL) ||
 		 (j != NULL && c->raw != NULL && VARSIZE(j) == VARSIZE(c->raw) &&
@@ -262,11 +270,14 @@ kmeans_rows_transfn(FunctionCallInfo fcinfo, int k, int k_min, int optarg)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("kmeans_fit: k must be the same for every row (%d, then %d)", s->k, k)));
-	else if (strcmp(s->options, opts->canonical) != 0)
+	else if (s->checked_options != opts->canonical &&
+			 strcmp(s->options, opts->canonical) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("kmeans_fit: options must be the same for every row"),
 				 errdetail("First %s, then %s.", s->options, opts->canonical)));
+	/* canonical strings are never freed while the call site lives: a pointer names one */
+	s->checked_options = opts->canonical;
 	seg_rows_offer(s, x, 0);
 	PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
 }
@@ -389,6 +400,8 @@ prepare_fit(FunctionCallInfo fcinfo, const char *name, SegKmeansOptions *o, int 
 	MemoryContext aggcxt = agg_context(fcinfo, name);
 	SegRows    *s = seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
 	int64		ndistinct;
+	instr_time	t0,
+				t1;
 
 	parse_options(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s->options))),
 				  s->k, o, k_min);
@@ -398,8 +411,14 @@ prepare_fit(FunctionCallInfo fcinfo, const char *name, SegKmeansOptions *o, int 
 				 errmsg("%s: k (%d) exceeds the number of input rows (%lld)",
 						name, o->k, (long long) s->n),
 				 errhint("Use a smaller k or add rows.")));
+	INSTR_TIME_SET_CURRENT(t0);
 	seg_rows_sort(s);
 	ndistinct = distinct_rows(s, o->k);
+	INSTR_TIME_SET_CURRENT(t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	ereport(DEBUG1,
+			(errmsg_internal("%s: %lld rows in canonical order in %.1f ms",
+							 name, (long long) s->n, INSTR_TIME_GET_MILLISEC(t1))));
 	if (ndistinct < o->k)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

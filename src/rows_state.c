@@ -288,108 +288,208 @@ cmp_rows(const void *a, const void *b, void *arg)
 }
 
 /*
- * Row indices in (key, bytes, label) order.  Keys are uniform hashes, so a
- * counting pass on their top bits leaves buckets of a few rows, each then
- * sorted by comparison (qsort for the large buckets of repeated rows).
+ * Positions lo..hi-1 in (key, bytes, label) order, as indices into the
+ * state.  All keys of the range share their top `shared` bits; a counting
+ * pass on the next bits leaves buckets of a few rows, each then sorted by
+ * comparison (qsort for the large buckets of repeated rows).
  */
 static int64 *
-sorted_permutation(const SegRows *s)
+sorted_permutation(const SegRows *s, int64 lo, int64 hi, int shared)
 {
+	int64		n = hi - lo;
 	int			bits = 1;
+	int			shift;
+	uint64		mask;
 	int64		nb;
 	int64	   *start;
-	int64	   *perm = MemoryContextAllocHuge(CurrentMemoryContext, s->n * sizeof(int64));
+	int64	   *perm = MemoryContextAllocHuge(CurrentMemoryContext, n * sizeof(int64));
 	SortCtx		ctx = {s};
 
-	while (bits < 24 && ((int64) 1 << (bits + 3)) < s->n)
+	while (bits < 24 && ((int64) 1 << (bits + 3)) < n)
 		bits++;
+	bits = Min(bits, 64 - shared);
+	shift = 64 - shared - bits;
+	mask = ((uint64) 1 << bits) - 1;
 	nb = (int64) 1 << bits;
 	start = MemoryContextAllocHuge(CurrentMemoryContext, (nb + 1) * sizeof(int64));
 	memset(start, 0, (nb + 1) * sizeof(int64));
-	for (int64 i = 0; i < s->n; i++)
-		start[(s->keys[i] >> (64 - bits)) + 1]++;
+	for (int64 i = lo; i < hi; i++)
+		start[((s->keys[i] >> shift) & mask) + 1]++;
 	for (int64 b = 0; b < nb; b++)
 		start[b + 1] += start[b];
-	for (int64 i = 0; i < s->n; i++)
-		perm[start[s->keys[i] >> (64 - bits)]++] = i;
+	for (int64 i = lo; i < hi; i++)
+		perm[start[(s->keys[i] >> shift) & mask]++] = i;
 	/* start[b] is now the end of bucket b, the beginning of bucket b + 1 */
-	for (int64 b = 0, lo = 0; b < nb; lo = start[b], b++)
+	for (int64 b = 0, blo = 0; b < nb; blo = start[b], b++)
 	{
-		int64		len = start[b] - lo;
+		int64		len = start[b] - blo;
 
 		if (len <= 1)
 			continue;
 		if (len > 16)
 		{
-			qsort_arg(perm + lo, len, sizeof(int64), cmp_rows, &ctx);
+			qsort_arg(perm + blo, len, sizeof(int64), cmp_rows, &ctx);
 			continue;
 		}
-		for (int64 x = lo + 1; x < start[b]; x++)
-			for (int64 y = x; y > lo && cmp_rows(&perm[y], &perm[y - 1], &ctx) < 0; y--)
+		for (int64 x = blo + 1; x < start[b]; x++)
+			for (int64 y = x; y > blo && cmp_rows(&perm[y], &perm[y - 1], &ctx) < 0; y--)
 			{
 				int64		t = perm[y];
 
 				perm[y] = perm[y - 1];
 				perm[y - 1] = t;
 			}
-		if ((b & 4095) == 0)
-			CHECK_FOR_INTERRUPTS();
 	}
 	pfree(start);
 	return perm;
 }
 
-void
-seg_rows_sort(SegRows *s)
+/* Move row src to position dst (data, key, label). */
+static inline void
+move_row(SegRows *s, int64 dst, int64 src)
 {
+	memcpy(s->data + dst * s->d, s->data + src * s->d, row_bytes(s->d));
+	s->keys[dst] = s->keys[src];
+	if (s->has_labels)
+		s->labels[dst] = s->labels[src];
+}
+
+/* Sort positions lo..hi-1 in place; their keys share their top `shared` bits. */
+static void
+sort_range(SegRows *s, int64 lo, int64 hi, int shared, double *tmp)
+{
+	int64		n = hi - lo;
 	int64	   *perm;
 	bool	   *done;
-	double	   *tmp;
 
-	if (s->n < 2)
+	if (n < 2)
 		return;
-	perm = sorted_permutation(s);
-
-	/* apply the permutation in place, cycle by cycle: row perm[i] goes to i */
-	done = MemoryContextAllocHuge(CurrentMemoryContext, s->n);
-	memset(done, 0, s->n);
-	tmp = palloc(row_bytes(s->d));
-	for (int64 i = 0; i < s->n; i++)
+	perm = sorted_permutation(s, lo, hi, shared);
+	done = palloc0(n);
+	/* apply the permutation cycle by cycle: the row at perm[i] goes to lo + i */
+	for (int64 i = 0; i < n; i++)
 	{
 		uint64		tkey;
 		int32		tlabel = 0;
 		int64		j;
 
-		if (done[i] || perm[i] == i)
+		if (done[i] || perm[i] == lo + i)
 			continue;
-		memcpy(tmp, s->data + i * s->d, row_bytes(s->d));
-		tkey = s->keys[i];
+		memcpy(tmp, s->data + (lo + i) * s->d, row_bytes(s->d));
+		tkey = s->keys[lo + i];
 		if (s->has_labels)
-			tlabel = s->labels[i];
+			tlabel = s->labels[lo + i];
 		j = i;
 		for (;;)
 		{
 			int64		src = perm[j];
 
 			done[j] = true;
-			if (src == i)
+			if (src == lo + i)
 			{
-				memcpy(s->data + j * s->d, tmp, row_bytes(s->d));
-				s->keys[j] = tkey;
+				memcpy(s->data + (lo + j) * s->d, tmp, row_bytes(s->d));
+				s->keys[lo + j] = tkey;
 				if (s->has_labels)
-					s->labels[j] = tlabel;
+					s->labels[lo + j] = tlabel;
 				break;
 			}
-			memcpy(s->data + j * s->d, s->data + src * s->d, row_bytes(s->d));
-			s->keys[j] = s->keys[src];
-			if (s->has_labels)
-				s->labels[j] = s->labels[src];
-			j = src;
+			move_row(s, lo + j, src);
+			j = src - lo;
 		}
 	}
-	pfree(tmp);
 	pfree(done);
 	pfree(perm);
+}
+
+#define SEG_SORT_RADIX_BITS 8
+#define SEG_SORT_RADIX_MIN (1 << 16)
+
+/*
+ * Rows in (key, bytes, label) order, in place.  Large states first move
+ * rows into 256 buckets by the top key bits (an in-place radix pass whose
+ * writes go to 256 sequential streams), so the final permutation of each
+ * bucket stays within the cache instead of jumping across the whole buffer.
+ */
+void
+seg_rows_sort(SegRows *s)
+{
+	double	   *tmp;
+
+	if (s->n < 2)
+		return;
+	tmp = palloc(row_bytes(s->d));
+	if (s->n < SEG_SORT_RADIX_MIN)
+		sort_range(s, 0, s->n, 0, tmp);
+	else
+	{
+		const int	nb = 1 << SEG_SORT_RADIX_BITS;
+		const int	shift = 64 - SEG_SORT_RADIX_BITS;
+		int64		begin[1 << SEG_SORT_RADIX_BITS],
+					next[1 << SEG_SORT_RADIX_BITS],
+					end[1 << SEG_SORT_RADIX_BITS];
+		int64		pos = 0;
+		double	   *carry = palloc(row_bytes(s->d));
+
+		memset(end, 0, sizeof(end));
+		for (int64 i = 0; i < s->n; i++)
+			end[s->keys[i] >> shift]++;
+		for (int b = 0; b < nb; b++)
+		{
+			begin[b] = next[b] = pos;
+			pos += end[b];
+			end[b] = pos;
+		}
+		/* American flag sort: swap each misplaced row into its bucket's next slot */
+		for (int b = 0; b < nb; b++)
+		{
+			while (next[b] < end[b])
+			{
+				int64		i = next[b];
+				int			t = (int) (s->keys[i] >> shift);
+
+				if (t == b)
+				{
+					next[b]++;
+					continue;
+				}
+				/* cycle: carry row i to bucket t, take what was there, and so on */
+				{
+					uint64		ckey = s->keys[i];
+					int32		clabel = s->has_labels ? s->labels[i] : 0;
+
+					memcpy(carry, s->data + i * s->d, row_bytes(s->d));
+					while (t != b)
+					{
+						int64		j = next[t]++;
+						uint64		jkey = s->keys[j];
+						int32		jlabel = s->has_labels ? s->labels[j] : 0;
+						int			jt = (int) (jkey >> shift);
+
+						/* swap carry and row j */
+						memcpy(tmp, s->data + j * s->d, row_bytes(s->d));
+						memcpy(s->data + j * s->d, carry, row_bytes(s->d));
+						memcpy(carry, tmp, row_bytes(s->d));
+						s->keys[j] = ckey;
+						if (s->has_labels)
+							s->labels[j] = clabel;
+						ckey = jkey;
+						clabel = jlabel;
+						t = jt;
+					}
+					memcpy(s->data + i * s->d, carry, row_bytes(s->d));
+					s->keys[i] = ckey;
+					if (s->has_labels)
+						s->labels[i] = clabel;
+					next[b]++;
+				}
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+		for (int b = 0; b < nb; b++)
+			sort_range(s, begin[b], end[b], SEG_SORT_RADIX_BITS, tmp);
+		pfree(carry);
+	}
+	pfree(tmp);
 	if (s->heap)
 	{
 		pfree(s->heap);

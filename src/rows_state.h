@@ -39,6 +39,7 @@ typedef struct SegRows
 	uint64	   *keys;			/* n */
 	int32	   *labels;			/* n, when has_labels */
 	int64	   *heap;			/* max-heap of row positions by key, once full */
+	const char *checked_options;	/* options text last found equal (not stored) */
 } SegRows;
 
 /* A new, empty state in its own context under parent. */
