@@ -166,10 +166,11 @@ typedef struct PlusPlusJob
 	const double *cand;			/* scan 2: the candidates, trials x d */
 	const double *cand_norm;
 	int			trials;
-	double	   *partial;		/* nchunks x trials: potential per chunk */
+	double	   *partial;		/* scan 2: nchunks x trials, potential per chunk */
+	double	   *chunk_pot;		/* scan 1: nchunks, sum of closest per chunk */
 } PlusPlusJob;
 
-/* closest[i] = min(closest[i], ‖x_i − centre‖²); partial[c] = sum of closest over the chunk */
+/* closest[i] = min(closest[i], ‖x_i − centre‖²); chunk_pot[c] = sum of closest over the chunk */
 static void
 pp_update_chunk(void *arg, int slot, int64 c)
 {
@@ -188,7 +189,7 @@ pp_update_chunk(void *arg, int slot, int64 c)
 			j->closest[i] = dd;
 		pot += j->closest[i];
 	}
-	j->partial[c] = pot;
+	j->chunk_pot[c] = pot;
 }
 
 /* partial[c * trials + t] = sum over the chunk of min(closest, ‖x − cand_t‖²) */
@@ -244,7 +245,8 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
 	double		current_pot = 0.0;
 	int64		first = (int64) pg_prng_uint64_range(rng, 0, f->n - 1);
 	PlusPlusJob job = {f, closest, NULL, cand, cand_norm, trials,
-	palloc(sizeof(double) * f->nchunks * trials)};
+		palloc(sizeof(double) * f->nchunks * trials),
+	palloc(sizeof(double) * f->nchunks)};
 
 	memcpy(C, f->X + first * f->d, sizeof(double) * f->d);
 	for (int64 i = 0; i < f->n; i++)
@@ -252,7 +254,7 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
 	job.centre = C;
 	seg_run_chunks(f->nchunks, pp_update_chunk, &job);
 	for (int64 c = 0; c < f->nchunks; c++)
-		current_pot += job.partial[c];
+		current_pot += job.chunk_pot[c];
 
 	for (int c = 1; c < f->k; c++)
 	{
@@ -275,11 +277,30 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
 				order[u] = order[u - 1];
 				order[u - 1] = tmp;
 			}
-		for (int64 i = 0; i < f->n && next < trials; i++)
+		/*
+		 * cumsum(closest) is the chunks' potentials added in order, then the
+		 * rows within a chunk: find the chunk of each draw, scan only it.
+		 */
+		for (int64 ch = 0; ch < f->nchunks && next < trials; ch++)
 		{
-			acc += closest[i];
-			while (next < trials && acc >= draw[order[next]])
-				cand_id[order[next++]] = i;
+			int64		lo,
+						hi;
+			double		chunk_acc;
+
+			if (acc + job.chunk_pot[ch] < draw[order[next]] && ch + 1 < f->nchunks)
+			{
+				acc += job.chunk_pot[ch];
+				continue;
+			}
+			chunk_range(f, ch, &lo, &hi);
+			chunk_acc = 0.0;
+			for (int64 i = lo; i < hi && next < trials; i++)
+			{
+				chunk_acc += closest[i];
+				while (next < trials && acc + chunk_acc >= draw[order[next]])
+					cand_id[order[next++]] = i;
+			}
+			acc += job.chunk_pot[ch];
 		}
 		for (int t = 0; t < trials; t++)
 			memcpy(cand + (size_t) t * f->d, f->X + cand_id[t] * f->d, sizeof(double) * f->d);
@@ -300,7 +321,7 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
 		seg_run_chunks(f->nchunks, pp_update_chunk, &job);
 		current_pot = 0.0;
 		for (int64 ch = 0; ch < f->nchunks; ch++)
-			current_pot += job.partial[ch];
+			current_pot += job.chunk_pot[ch];
 	}
 	pfree(cand);
 	pfree(cand_norm);
@@ -309,6 +330,7 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
 	pfree(order);
 	pfree(cand_id);
 	pfree(job.partial);
+	pfree(job.chunk_pot);
 }
 
 /* k distinct rows drawn uniformly (Floyd's algorithm). */
