@@ -21,7 +21,7 @@
 #include "fit_threads.h"
 #include "kmeans.h"
 
-#define SEG_KM_BLOCK 8192		/* rows per dgemm: block x k stays in cache */
+#define SEG_KM_BLOCK 16384		/* rows per dgemm: block x k stays in cache */
 #define SEG_KM_SCRATCH (1 << 20)	/* doubles of distance scratch per thread, at most */
 #define SEG_KM_CHUNK 16384		/* rows per chunk handed to a thread */
 #define SEG_KM_CHUNK_STATE (16 << 20)	/* bytes of per-chunk partial sums, at most */
