@@ -439,23 +439,25 @@ update_centres(const Fit *f, const double *sums, const int64 *counts,
 
 /* ---------- Lloyd ---------- */
 
-typedef struct LloydJob
+/* An assignment pass over the chunks: a Lloyd step, or the final assignment. */
+typedef struct PassJob
 {
 	const Fit  *f;
 	const double *C;
 	const double *cnorm;
 	int32	   *labels;
 	double	   *dist;
-	double	   *sums;			/* nchunks x k x d */
-	int64	   *counts;			/* nchunks x k */
-	int64	   *changed;		/* nchunks */
-} LloydJob;
+	double	   *sums;			/* Lloyd: nchunks x k x d */
+	int64	   *counts;			/* Lloyd: nchunks x k */
+	int64	   *changed;		/* Lloyd: nchunks */
+	double	   *inertia;		/* final: nchunks */
+} PassJob;
 
 /* Assign a chunk's rows to their nearest centres; the chunk's sums and counts. */
 static void
 lloyd_chunk(void *arg, int slot, int64 c)
 {
-	LloydJob   *j = (LloydJob *) arg;
+	PassJob    *j = (PassJob *) arg;
 	const Fit  *f = j->f;
 	int			k = f->k,
 				d = f->d;
@@ -497,7 +499,7 @@ lloyd_chunk(void *arg, int slot, int64 c)
 static void
 label_dist_chunk(void *arg, int slot, int64 c)
 {
-	LloydJob   *j = (LloydJob *) arg;
+	PassJob    *j = (PassJob *) arg;
 	const Fit  *f = j->f;
 	int64		lo,
 				hi;
@@ -514,7 +516,7 @@ label_dist_chunk(void *arg, int slot, int64 c)
  */
 static int64
 lloyd_assign(const Fit *f, const double *C, int32 *labels, double *dist,
-			 double *sums, int64 *counts, LloydJob *job)
+			 double *sums, int64 *counts, PassJob *job)
 {
 	double	   *cnorm = palloc(sizeof(double) * f->k);
 	size_t		kd = (size_t) f->k * f->d;
@@ -559,7 +561,7 @@ run_lloyd(const Fit *f, double *C, double tol, int max_iter, int restart,
 	double	   *sums = palloc(sizeof(double) * f->k * f->d);
 	int64	   *counts = palloc(sizeof(int64) * f->k);
 	double	   *next = palloc(sizeof(double) * f->k * f->d);
-	LloydJob	job;
+	PassJob		job = {0};
 	int			it;
 
 	job.sums = MemoryContextAllocHuge(CurrentMemoryContext,
@@ -861,20 +863,10 @@ row_norms_and_tolerance(const Fit *f, double *xnorm, double tol)
 }
 
 /* Final assignment: exact distances to the nearest centre, inertia per chunk. */
-typedef struct AssignJob
-{
-	const Fit  *f;
-	const double *C;
-	const double *cnorm;
-	int32	   *labels;
-	double	   *dist;
-	double	   *inertia;		/* nchunks */
-} AssignJob;
-
 static void
 assign_chunk(void *arg, int slot, int64 c)
 {
-	AssignJob  *j = (AssignJob *) arg;
+	PassJob    *j = (PassJob *) arg;
 	const Fit  *f = j->f;
 	int			k = f->k,
 				d = f->d;
@@ -910,7 +902,7 @@ static double
 assign_all(const Fit *f, const double *C, int32 *labels, double *dist)
 {
 	double	   *cnorm = palloc(sizeof(double) * f->k);
-	AssignJob	job = {f, C, cnorm, labels, dist, palloc(sizeof(double) * f->nchunks)};
+	PassJob		job = {f, C, cnorm, labels, dist, NULL, NULL, NULL, palloc(sizeof(double) * f->nchunks)};
 	double		inertia = 0.0;
 
 	centre_norms(C, f->k, f->d, cnorm);

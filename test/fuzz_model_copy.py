@@ -32,6 +32,8 @@ import time
 from collections import Counter
 
 import psycopg2
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from segtest import cleanup, report  # noqa: E402
 
 DB = f"segtest_fuzz_{os.getpid()}"
 SEED = 20240611
@@ -695,20 +697,8 @@ def main():
         except Exception as e:
             fail(f"server not answering at the end: {e}")
     finally:
-        try:
-            if conn is not None:
-                conn.close()
-        except Exception:
-            pass
-        try:
-            admin.cursor().execute(f"DROP DATABASE IF EXISTS {DB}")
-        except Exception as e:
-            print(f"warning: could not drop {DB}: {e}")
-        admin.close()
-    if failures:
-        print(f"{len(failures)} checks FAILED")
-        sys.exit(1)
-    print("all checks passed")
+        cleanup(conn, admin, DB)
+    report(failures)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import sys
 
 import numpy as np
 import psycopg2
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from segtest import cleanup, report  # noqa: E402
 from psycopg2.extras import execute_values
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
@@ -120,20 +122,8 @@ def main():
               and np.array(got_scaler["factor"]).tobytes() == scaler.scale_.tobytes(),
               "offset = mean_, factor = scale_")
     finally:
-        try:
-            if conn is not None:
-                conn.close()
-        except Exception:
-            pass
-        try:
-            admin.cursor().execute(f"DROP DATABASE IF EXISTS {DB}")
-        except Exception as e:
-            print(f"warning: could not drop {DB}: {e}")
-        admin.close()
-    if failures:
-        print(f"{len(failures)} checks FAILED")
-        sys.exit(1)
-    print("all checks passed")
+        cleanup(conn, admin, DB)
+    report(failures)
 
 
 if __name__ == "__main__":
