@@ -28,6 +28,8 @@ seg_fit_threads(void)
 	long		cpus;
 	int			n;
 
+	if (seg_blas_threads > 1)
+		return 1;
 	if (seg_fit_threads_setting > 0)
 		return seg_fit_threads_setting;
 	/* as many as one parallel query may use: the leader and its workers */

@@ -20,8 +20,12 @@
 typedef void (*SegChunkFn) (void *arg, int slot, int64 chunk);
 
 extern int	seg_fit_threads_setting;
+extern int	seg_blas_threads;	/* segment.blas_threads (segment.c) */
 
-/* Threads a fit uses now: the setting, or with 0 the parallel-query budget. */
+/*
+ * Threads a fit uses now: the setting, or with 0 the parallel-query budget;
+ * 1 when OpenBLAS has threads of its own (one level of threading, not two).
+ */
 extern int	seg_fit_threads(void);
 
 /*

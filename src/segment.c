@@ -19,7 +19,7 @@ extern void openblas_set_num_threads(int num_threads);
 
 void		_PG_init(void);
 
-static int	seg_blas_threads = 1;
+int			seg_blas_threads = 1;
 
 static void
 assign_blas_threads(int newval, void *extra)
