@@ -17,7 +17,9 @@ OBJS = \
 	src/kmeans_step.o \
 	src/big_alloc.o src/fit_threads.o src/kmeans.o \
 	src/metrics_agg.o \
-	src/metrics.o
+	src/metrics.o \
+	src/rfm.o \
+	src/rfm_grade.o
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
@@ -38,8 +40,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
-	cp $< $@
+# the install script: the core, then one file per capability
+INSTALL_PARTS = sql/$(EXTENSION).sql sql/$(EXTENSION)_rfm.sql
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PARTS)
+	cat $^ > $@
 
 .PHONY: bench
 bench:
