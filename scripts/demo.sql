@@ -18,6 +18,18 @@ FROM online_retail
 WHERE customer_id IS NOT NULL AND invoice_no NOT LIKE 'C%' AND quantity > 0 AND unit_price > 0
 GROUP BY country ORDER BY revenue_gbp DESC LIMIT 5;
 
+\echo '## RFM of every Online Retail customer (segment.rfm_table; as_of = the day after the last invoice)'
+CREATE TEMP VIEW retail_lines AS
+SELECT customer_id, invoice_no, invoice_date, quantity * unit_price AS amount FROM online_retail;
+CREATE TEMP TABLE retail_rfm AS
+SELECT * FROM segment.rfm_table('retail_lines', 'customer_id', 'invoice_date', 'amount', 'invoice_no');
+SELECT segment, count(*) AS customers,
+       round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct,
+       round(avg(recency_days)) AS avg_recency_days, round(avg(frequency), 1) AS avg_orders,
+       round(avg(monetary)::numeric) AS avg_monetary_gbp
+FROM retail_rfm WHERE segment IS NOT NULL
+GROUP BY segment ORDER BY avg(r_score + (f_score + m_score) / 2.0) DESC;
+
 \echo '## Mall Customers: choosing k on standardized income and spending score (kmeans_sweep)'
 CREATE TEMP VIEW mall_scaled AS
 SELECT m.customer_id, m.annual_income_k, m.spending_score,
