@@ -91,6 +91,30 @@ SELECT 'rfm1:AAAA'::segment.rfm_state;
 SELECT 'nope'::segment.rfm_state;
 SELECT 'rfm1:!!!!'::segment.rfm_state;
 
+-- every field of a corrupted state is checked (wire offsets: magic 0, flags 4, rows 8,
+-- skipped 16, after 24, as_of 32, first 40, last 48, sum 56, comp 64, n_ids 72, ids from 76)
+CREATE FUNCTION pg_temp.try_state(w bytea) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM ('rfm1:' || translate(encode(w, 'base64'), E'\n', ''))::segment.rfm_state;
+  RETURN 'accepted';
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLSTATE || ' ' || SQLERRM;
+END $$;
+SELECT decode(substr(pg_temp.rfm_partial(ts, amount, order_id, '2024-01-31')::text, 6), 'base64') AS w
+FROM tx WHERE customer = 'alice' \gset
+SELECT pg_temp.try_state(:'w'::bytea) AS valid,
+       pg_temp.try_state(overlay(:'w'::bytea PLACING '\x00000000' FROM 1)) AS magic,
+       pg_temp.try_state(overlay(:'w'::bytea PLACING '\x00000004' FROM 5)) AS flags,
+       pg_temp.try_state(overlay(:'w'::bytea PLACING '\xffffffffffffffff' FROM 9)) AS negative_rows,
+       pg_temp.try_state(overlay(:'w'::bytea PLACING '\x0000000000000001' FROM 9)) AS fewer_rows_than_ids,
+       pg_temp.try_state(overlay(:'w'::bytea PLACING '\x7ff8000000000000' FROM 57)) AS nan_sum,
+       pg_temp.try_state(overlay(:'w'::bytea PLACING '\x7fffffffffffffff' FROM 49)) AS infinite_last,
+       pg_temp.try_state(overlay(:'w'::bytea PLACING '\x7fffffff' FROM 73)) AS huge_id_count,
+       pg_temp.try_state(substr(:'w'::bytea, 1, length(:'w'::bytea) - 1)) AS truncated,
+       pg_temp.try_state(:'w'::bytea || '\x00'::bytea) AS trailing_byte,
+       pg_temp.try_state(overlay(:'w'::bytea PLACING '\x4131' FROM 87)) AS repeated_id
+\gx
+
 -- a parallel plan (forced) gives every customer the same figures as the serial plan
 CREATE TABLE big_tx AS
 SELECT 'c' || (i % 500) AS customer, 'o' || (i / 3) AS order_id,
