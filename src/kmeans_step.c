@@ -268,24 +268,6 @@ seg_kmeans_step_finalfn(PG_FUNCTION_ARGS)
 /* ---------- I/O of segment.step_state ---------- */
 
 static void
-step_bad(const char *fmt,...)
-pg_attribute_printf(1, 2) pg_attribute_noreturn();
-
-static void
-step_bad(const char *fmt,...)
-{
-	char		detail[256];
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-			 errmsg("invalid segment.step_state: %s", detail)));
-}
-
-static void
 step_encode(SegStepState *st, StringInfo buf)
 {
 	StringInfoData mw;
@@ -321,7 +303,7 @@ step_decode(StringInfo buf)
 	SegStepState *st;
 
 	if (buf->len - buf->cursor < 28)
-		step_bad("truncated header");
+		seg_bad_input("segment.step_state", "truncated header");
 	magic = (uint32) pq_getmsgint(buf, 4);
 	format = (uint16) pq_getmsgint(buf, 2);
 	reserved = (uint16) pq_getmsgint(buf, 2);
@@ -329,21 +311,21 @@ step_decode(StringInfo buf)
 	inertia = pq_getmsgfloat8(buf);
 	mlen = (int32) pq_getmsgint(buf, 4);
 	if (magic != SEG_STEP_MAGIC || format != SEG_STEP_FORMAT || reserved != 0)
-		step_bad("wrong magic number, format or flags");
+		seg_bad_input("segment.step_state", "wrong magic number, format or flags");
 	if (rows < 0 || !isfinite(inertia) || inertia < 0)
-		step_bad("%lld rows with inertia %g", (long long) rows, inertia);
+		seg_bad_input("segment.step_state", "%lld rows with inertia %g", (long long) rows, inertia);
 	if (mlen < 0 || mlen > buf->len - buf->cursor)
-		step_bad("truncated model");
+		seg_bad_input("segment.step_state", "truncated model");
 	/* the embedded model is decoded and checked like any other */
 	mbuf.data = (char *) pq_getmsgbytes(buf, mlen);
 	mbuf.len = mbuf.maxlen = mlen;
 	mbuf.cursor = 0;
 	m = seg_model_decode(&mbuf);
 	if (m->kind != SEG_KIND_KMEANS)
-		step_bad("the embedded model is not a k-means model");
+		seg_bad_input("segment.step_state", "the embedded model is not a k-means model");
 	seg_model_kmeans_view(m, &v);
 	if ((int64) (buf->len - buf->cursor) != 8 * ((int64) v.k + (int64) v.k * v.dim))
-		step_bad("%d bytes of counts and sums for k = %d and %d features",
+		seg_bad_input("segment.step_state", "%d bytes of counts and sums for k = %d and %d features",
 				 buf->len - buf->cursor, v.k, v.dim);
 	st = step_create(CurrentMemoryContext, m, &v);
 	st->rows = rows;
@@ -353,18 +335,18 @@ step_decode(StringInfo buf)
 		int64		c = pq_getmsgint64(buf);
 
 		if (c < 0)
-			step_bad("cluster %d has a negative count", i + 1);
+			seg_bad_input("segment.step_state", "cluster %d has a negative count", i + 1);
 		step_counts(st)[i] = c;
 		total += c;
 	}
 	if (total != rows)
-		step_bad("cluster counts add up to %lld, not %lld rows", (long long) total, (long long) rows);
+		seg_bad_input("segment.step_state", "cluster counts add up to %lld, not %lld rows", (long long) total, (long long) rows);
 	for (int64 i = 0; i < (int64) v.k * v.dim; i++)
 	{
 		double		x = pq_getmsgfloat8(buf);
 
 		if (!isfinite(x))
-			step_bad("a non-finite sum");
+			seg_bad_input("segment.step_state", "a non-finite sum");
 		step_sums(st)[i] = x;
 	}
 	return st;

@@ -16,20 +16,16 @@
 #include "utils/memutils.h"
 
 #include "model_type.h"
+#include "validate.h"
 
 /* Report a defective model: always 22P03, whatever path found it. */
 void
 seg_model_bad(const char *fmt,...)
 {
-	char		detail[256];
 	va_list		ap;
 
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-			 errmsg("invalid segment.model: %s", detail)));
+	seg_bad_input_v("segment.model", fmt, ap);
 }
 
 static const char *const kind_names[] = {

@@ -23,6 +23,7 @@
 #include "utils/timestamp.h"
 
 #include "rfm_state.h"
+#include "validate.h"
 
 #define SEG_RFM_TEXT_PREFIX "rfm1:"
 #define SEG_RFM_MAX_IDS (64 * 1024 * 1024)
@@ -423,32 +424,6 @@ encode_wire(SegRfmState *s, StringInfo buf)
 	pfree(recs);
 }
 
-static void
-rfm_bad(const char *fmt,...)
-pg_attribute_printf(1, 2) pg_attribute_noreturn();
-
-static void
-rfm_bad(const char *fmt,...)
-{
-	char		detail[256];
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-			 errmsg("invalid segment.rfm_state: %s", detail)));
-}
-
-static void
-need(StringInfo buf, int64 n, const char *what)
-{
-	if (n < 0 || n > buf->len - buf->cursor)
-		rfm_bad("truncated %s: needs %lld bytes, %d remain", what, (long long) n,
-				buf->len - buf->cursor);
-}
-
 /* Decode untrusted bytes, checking every field. */
 static SegRfmState *
 decode_wire(StringInfo buf)
@@ -457,7 +432,7 @@ decode_wire(StringInfo buf)
 	SegRfmState *s;
 	int32		n_ids;
 
-	need(buf, 4 * 2 + 8 * 8 + 4, "header");
+	seg_need_bytes(buf, 4 * 2 + 8 * 8 + 4, "segment.rfm_state", "header");
 	h.magic = pq_getmsgint(buf, 4);
 	h.flags = pq_getmsgint(buf, 4);
 	h.rows = pq_getmsgint64(buf);
@@ -470,26 +445,26 @@ decode_wire(StringInfo buf)
 	h.comp = pq_getmsgfloat8(buf);
 	n_ids = pq_getmsgint(buf, 4);
 	if (h.magic != SEG_RFM_MAGIC)
-		rfm_bad("wrong magic number %08X", h.magic);
+		seg_bad_input("segment.rfm_state", "wrong magic number %08X", h.magic);
 	if (h.flags & ~(SEG_RFM_HAS_IDS | SEG_RFM_HAS_AS_OF))
-		rfm_bad("unknown flags %04X", h.flags);
+		seg_bad_input("segment.rfm_state", "unknown flags %04X", h.flags);
 	if (h.rows < 0 || h.skipped < 0 || h.after < 0)
-		rfm_bad("negative row counts");
+		seg_bad_input("segment.rfm_state", "negative row counts");
 	if (!isfinite(h.sum) || !isfinite(h.comp))
-		rfm_bad("the sum of amounts is not finite");
+		seg_bad_input("segment.rfm_state", "the sum of amounts is not finite");
 	if ((h.flags & SEG_RFM_HAS_AS_OF) ? TIMESTAMP_NOT_FINITE(h.as_of) : h.as_of != 0)
-		rfm_bad("bad as_of");
+		seg_bad_input("segment.rfm_state", "bad as_of");
 	if (h.rows > 0 ? (TIMESTAMP_NOT_FINITE(h.first) || TIMESTAMP_NOT_FINITE(h.last) ||
 					  h.first > h.last ||
 					  ((h.flags & SEG_RFM_HAS_AS_OF) && h.last > h.as_of))
 		: (h.first != 0 || h.last != 0 || h.sum != 0.0 || h.comp != 0.0))
-		rfm_bad("first and last order times disagree with the row count");
+		seg_bad_input("segment.rfm_state", "first and last order times disagree with the row count");
 	if (n_ids < 0 || n_ids > h.rows || n_ids > SEG_RFM_MAX_IDS ||
 		(!(h.flags & SEG_RFM_HAS_IDS) && n_ids != 0) ||
 		((h.flags & SEG_RFM_HAS_IDS) && h.rows > 0 && n_ids == 0))
-		rfm_bad("%d order ids for %lld rows", n_ids, (long long) h.rows);
+		seg_bad_input("segment.rfm_state", "%d order ids for %lld rows", n_ids, (long long) h.rows);
 	/* each id needs at least its 4-byte length: bound the count before allocating */
-	need(buf, (int64) n_ids * 4, "order ids");
+	seg_need_bytes(buf, (int64) n_ids * 4, "segment.rfm_state", "order ids");
 
 	s = state_alloc(h.flags, h.as_of, 0, 0);
 	memcpy(&s->n_ids, &h.n_ids, offsetof(SegRfmState, slots) - offsetof(SegRfmState, n_ids));
@@ -500,25 +475,25 @@ decode_wire(StringInfo buf)
 		uint32		hash;
 		uint32	   *slot;
 
-		need(buf, 4, "order id length");
+		seg_need_bytes(buf, 4, "segment.rfm_state", "order id length");
 		len = pq_getmsgint(buf, 4);
 		if (len < 0 || len > SEG_RFM_MAX_ID)
-			rfm_bad("order id of %d bytes (limit %d)", len, SEG_RFM_MAX_ID);
-		need(buf, len, "order id");
+			seg_bad_input("segment.rfm_state", "order id of %d bytes (limit %d)", len, SEG_RFM_MAX_ID);
+		seg_need_bytes(buf, len, "segment.rfm_state", "order id");
 		bytes = pq_getmsgbytes(buf, len);
 		if (memchr(bytes, 0, len) != NULL || !pg_verifymbstr(bytes, len, true))
-			rfm_bad("order id %d is not valid text", i);
+			seg_bad_input("segment.rfm_state", "order id %d is not valid text", i);
 		hash = hash_bytes((const unsigned char *) bytes, len);
 		if (2 * ((int64) s->n_ids + 1) > s->slots ||
 			s->blob_used + (int64) id_record_size(len) > s->blob_cap)
 			s = state_grow(s, Max(1, n_ids - s->n_ids), id_record_size(len));
 		slot = id_slot(s, hash, bytes, len);
 		if (*slot != 0)
-			rfm_bad("order id %d is repeated", i);
+			seg_bad_input("segment.rfm_state", "order id %d is repeated", i);
 		id_insert(s, slot, hash, bytes, len);
 	}
 	if (buf->cursor != buf->len)
-		rfm_bad("%d trailing bytes", buf->len - buf->cursor);
+		seg_bad_input("segment.rfm_state", "%d trailing bytes", buf->len - buf->cursor);
 	return s;
 }
 

@@ -22,6 +22,7 @@
 #include "big_alloc.h"
 #include "model_type.h"
 #include "rows_state.h"
+#include "validate.h"
 
 #define SEG_ROWS_TEXT_PREFIX	"segr1:"
 #define SEG_ROWS_MAX_OPTIONS	(1024 * 1024)
@@ -43,24 +44,6 @@ typedef struct SegRowsFlat
 	int64		max_rows;
 	uint64		seed;
 } SegRowsFlat;
-
-static void
-rows_bad(const char *fmt,...)
-pg_attribute_printf(1, 2) pg_attribute_noreturn();
-
-static void
-rows_bad(const char *fmt,...)
-{
-	char		detail[256];
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-			 errmsg("invalid segment.rows_state: %s", detail)));
-}
 
 static Size
 row_bytes(int32 d)
@@ -554,7 +537,7 @@ seg_rows_from_datum(Datum d, MemoryContext parent)
 
 	f = (SegRowsFlat *) PG_DETOAST_DATUM(d);
 	if (f->magic != SEG_ROWS_MAGIC || f->format != SEG_ROWS_FORMAT)
-		rows_bad("wrong magic number or format");
+		seg_bad_input("segment.rows_state", "wrong magic number or format");
 	p = (const char *) (f + 1);
 	s = seg_rows_create(parent, f->d, f->k, f->has_labels, p, f->seed, f->max_rows);
 	s->rows_seen = f->rows_seen;
@@ -591,7 +574,7 @@ seg_rows_view(Datum d, SegRows *view)
 		return (const SegRows *) DatumGetEOHP(d);
 	f = (SegRowsFlat *) PG_DETOAST_DATUM(d);
 	if (f->magic != SEG_ROWS_MAGIC || f->format != SEG_ROWS_FORMAT)
-		rows_bad("wrong magic number or format");
+		seg_bad_input("segment.rows_state", "wrong magic number or format");
 	p = (const char *) (f + 1);
 	if (((uintptr_t) p % sizeof(double)) != 0)
 		return seg_rows_from_datum(PointerGetDatum(f), CurrentMemoryContext);
@@ -658,14 +641,6 @@ encode_wire(const SegRowsFlat *f, StringInfo buf)
 			pq_sendint32(buf, labels[i]);
 }
 
-static void
-need(StringInfo buf, int64 n, const char *what)
-{
-	if (n < 0 || n > buf->len - buf->cursor)
-		rows_bad("truncated %s: needs %lld bytes, %d remain",
-				 what, (long long) n, buf->len - buf->cursor);
-}
-
 /* Decode untrusted bytes into a flat state, checking every field. */
 static SegRowsFlat *
 decode_wire(StringInfo buf)
@@ -681,7 +656,7 @@ decode_wire(StringInfo buf)
 	uint64	   *keys;
 	int32	   *labels;
 
-	need(buf, 56, "header");
+	seg_need_bytes(buf, 56, "segment.rows_state", "header");
 	h.magic = (uint32) pq_getmsgint(buf, 4);
 	h.format = (uint16) pq_getmsgint(buf, 2);
 	h.has_labels = (uint16) pq_getmsgint(buf, 2);
@@ -694,28 +669,28 @@ decode_wire(StringInfo buf)
 	olen = (int32) pq_getmsgint(buf, 4);
 
 	if (h.magic != SEG_ROWS_MAGIC)
-		rows_bad("wrong magic number %08X", h.magic);
+		seg_bad_input("segment.rows_state", "wrong magic number %08X", h.magic);
 	if (h.format != SEG_ROWS_FORMAT)
-		rows_bad("unknown format version %u", h.format);
+		seg_bad_input("segment.rows_state", "unknown format version %u", h.format);
 	if (h.has_labels > 1)
-		rows_bad("label flag %u", h.has_labels);
+		seg_bad_input("segment.rows_state", "label flag %u", h.has_labels);
 	if (h.d < 1 || h.d > SEG_MAX_FEATURES)
-		rows_bad("%d features (limit %d)", h.d, SEG_MAX_FEATURES);
+		seg_bad_input("segment.rows_state", "%d features (limit %d)", h.d, SEG_MAX_FEATURES);
 	if (h.k < 0 || h.k > SEG_MAX_K)
-		rows_bad("k = %d (limit %d)", h.k, SEG_MAX_K);
+		seg_bad_input("segment.rows_state", "k = %d (limit %d)", h.k, SEG_MAX_K);
 	per_row = row_bytes(h.d) + sizeof(uint64) + (h.has_labels ? sizeof(int32) : 0);
 	if (h.max_rows < 1 || h.max_rows > SEG_ROWS_MAX_BYTES / per_row)
-		rows_bad("row budget %lld", (long long) h.max_rows);
+		seg_bad_input("segment.rows_state", "row budget %lld", (long long) h.max_rows);
 	if (h.n < 0 || h.n > h.max_rows || h.rows_seen < h.n)
-		rows_bad("%lld rows held of %lld seen (budget %lld)",
+		seg_bad_input("segment.rows_state", "%lld rows held of %lld seen (budget %lld)",
 				 (long long) h.n, (long long) h.rows_seen, (long long) h.max_rows);
 	if (olen < 0 || olen > SEG_ROWS_MAX_OPTIONS)
-		rows_bad("options of %d bytes", olen);
-	need(buf, olen, "options");
+		seg_bad_input("segment.rows_state", "options of %d bytes", olen);
+	seg_need_bytes(buf, olen, "segment.rows_state", "options");
 	opts = pq_getmsgbytes(buf, olen);
 	if (memchr(opts, '\0', olen) != NULL)
-		rows_bad("options contain a zero byte");
-	need(buf, h.n * per_row, "rows");
+		seg_bad_input("segment.rows_state", "options contain a zero byte");
+	seg_need_bytes(buf, h.n * per_row, "segment.rows_state", "rows");
 
 	h.opts_bytes = TYPEALIGN(8, olen + 1);
 	size = sizeof(SegRowsFlat) + h.opts_bytes + h.n * (row_bytes(h.d) + sizeof(uint64)) +
@@ -732,10 +707,10 @@ decode_wire(StringInfo buf)
 		JsonLexContext *lex;
 
 		if (!pg_verifymbstr(p, olen, true))
-			rows_bad("options are not valid %s", GetDatabaseEncodingName());
+			seg_bad_input("segment.rows_state", "options are not valid %s", GetDatabaseEncodingName());
 		lex = makeJsonLexContextCstringLen(p, olen, GetDatabaseEncoding(), true);
 		if (p[0] != '{' || pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
-			rows_bad("options are not a JSON object");
+			seg_bad_input("segment.rows_state", "options are not a JSON object");
 	}
 	data = (double *) (p + h.opts_bytes);
 	keys = (uint64 *) (data + h.n * h.d);
@@ -744,7 +719,7 @@ decode_wire(StringInfo buf)
 	{
 		data[i] = pq_getmsgfloat8(buf);
 		if (!isfinite(data[i]))
-			rows_bad("row %lld holds a non-finite value", (long long) (i / h.d) + 1);
+			seg_bad_input("segment.rows_state", "row %lld holds a non-finite value", (long long) (i / h.d) + 1);
 	}
 	for (int64 i = 0; i < h.n; i++)
 		keys[i] = (uint64) pq_getmsgint64(buf);
@@ -755,9 +730,9 @@ decode_wire(StringInfo buf)
 	for (int64 i = 0; i < h.n; i++)
 		if (keys[i] != row_key(h.d, h.seed, data + i * h.d, h.has_labels,
 							   h.has_labels ? labels[i] : 0))
-			rows_bad("row %lld has a wrong sample key", (long long) i + 1);
+			seg_bad_input("segment.rows_state", "row %lld has a wrong sample key", (long long) i + 1);
 	if (buf->cursor != buf->len)
-		rows_bad("%d trailing bytes", buf->len - buf->cursor);
+		seg_bad_input("segment.rows_state", "%d trailing bytes", buf->len - buf->cursor);
 	return f;
 }
 

@@ -139,3 +139,32 @@ seg_check_names(ArrayType *a, const char *what, int len)
 	pfree(sorted);
 	return names;
 }
+
+void
+seg_bad_input_v(const char *typname, const char *fmt, va_list ap)
+{
+	char		detail[256];
+
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("invalid %s: %s", typname, detail)));
+	pg_unreachable();
+}
+
+void
+seg_bad_input(const char *typname, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	seg_bad_input_v(typname, fmt, ap);
+}
+
+void
+seg_need_bytes(StringInfo buf, int64 n, const char *typname, const char *what)
+{
+	if (n < 0 || n > buf->len - buf->cursor)
+		seg_bad_input(typname, "truncated %s: needs %lld bytes, %d remain",
+					  what, (long long) n, buf->len - buf->cursor);
+}
