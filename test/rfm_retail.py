@@ -10,8 +10,6 @@ its monetary value to 1e-9 of the customer's gross volume (sum of |amount|,
 so that customers whose returns cancel their purchases are compared fairly).
 Scores: equal values get equal scores, and both forms agree.
 """
-import gzip
-import io
 import os
 import sys
 
@@ -20,10 +18,9 @@ import pandas as pd
 import psycopg2
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from segtest import cleanup, report  # noqa: E402
+from segtest import ONLINE_RETAIL as DATA, cleanup, load_online_retail, report  # noqa: E402
 
 DB = f"segtest_rfm_{os.getpid()}"
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "online_retail.csv.gz")
 failures = []
 
 
@@ -61,16 +58,7 @@ def main():
         conn.autocommit = True
         cur = conn.cursor()
         cur.execute("CREATE EXTENSION segment")
-        cur.execute("""CREATE TABLE online_retail (
-            invoice_no text NOT NULL, stock_code text NOT NULL, description text,
-            quantity integer NOT NULL, invoice_date timestamp NOT NULL, unit_price numeric NOT NULL,
-            customer_id integer, country text NOT NULL)""")
-        with gzip.open(DATA, "rt", encoding="utf-8") as f:
-            cur.copy_expert("COPY online_retail FROM STDIN WITH (FORMAT csv, HEADER true)", f)
-        cur.execute("""CREATE VIEW retail_lines AS
-            SELECT customer_id, invoice_no, invoice_date, quantity * unit_price AS amount
-            FROM online_retail""")
-        cur.execute("ANALYZE online_retail")
+        load_online_retail(cur)
 
         # the one-call form, as_of left to its default
         cur.execute("""SELECT customer, recency_days, frequency, monetary, r_score, f_score, m_score,

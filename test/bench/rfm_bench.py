@@ -4,14 +4,16 @@ over the bundled Online Retail data (~400k lines with a customer id) vs the
 equivalent plain SQL (GROUP BY with count(DISTINCT) + ntile(5) windows), both
 computing the snapshot date, R, F, M and three quintile scores per customer.
 """
-import gzip
 import os
+import sys
 import time
 
 import psycopg2
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from segtest import load_online_retail  # noqa: E402
+
 DB = "segment_bench_rfm"
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data", "online_retail.csv.gz")
 
 ONE_CALL = """SELECT count(*), sum(r_score) FROM segment.rfm_table('retail_lines', 'customer_id',
               'invoice_date', 'amount', 'invoice_no')"""
@@ -53,14 +55,7 @@ def main():
     conn.autocommit = True
     cur = conn.cursor()
     cur.execute("CREATE EXTENSION segment")
-    cur.execute("""CREATE TABLE online_retail (
-        invoice_no text NOT NULL, stock_code text NOT NULL, description text,
-        quantity integer NOT NULL, invoice_date timestamp NOT NULL, unit_price numeric NOT NULL,
-        customer_id integer, country text NOT NULL)""")
-    with gzip.open(DATA, "rt", encoding="utf-8") as f:
-        cur.copy_expert("COPY online_retail FROM STDIN WITH (FORMAT csv, HEADER true)", f)
-    cur.execute("""CREATE VIEW retail_lines AS
-        SELECT customer_id, invoice_no, invoice_date, quantity * unit_price AS amount FROM online_retail""")
+    load_online_retail(cur)
     cur.execute("VACUUM ANALYZE online_retail")
     cur.execute("SELECT count(*), count(customer_id) FROM online_retail")
     lines, with_customer = cur.fetchone()

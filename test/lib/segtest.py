@@ -1,4 +1,6 @@
 """Shared pieces of the Python test scripts in test/ (this folder is not run as a test)."""
+import gzip
+import os
 import sys
 
 
@@ -22,3 +24,22 @@ def report(failures):
         print(f"{len(failures)} checks FAILED")
         sys.exit(1)
     print("all checks passed")
+
+
+ONLINE_RETAIL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data",
+                             "online_retail.csv.gz")
+
+
+def load_online_retail(cur):
+    """Table online_retail from the bundled data, and view retail_lines
+    (customer_id, invoice_no, invoice_date, amount = quantity x unit price)."""
+    cur.execute("""CREATE TABLE online_retail (
+        invoice_no text NOT NULL, stock_code text NOT NULL, description text,
+        quantity integer NOT NULL, invoice_date timestamp NOT NULL, unit_price numeric NOT NULL,
+        customer_id integer, country text NOT NULL)""")
+    with gzip.open(ONLINE_RETAIL, "rt", encoding="utf-8") as f:
+        cur.copy_expert("COPY online_retail FROM STDIN WITH (FORMAT csv, HEADER true)", f)
+    cur.execute("""CREATE VIEW retail_lines AS
+        SELECT customer_id, invoice_no, invoice_date, quantity * unit_price AS amount
+        FROM online_retail""")
+    cur.execute("ANALYZE online_retail")
