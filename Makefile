@@ -7,6 +7,7 @@ MODULE_big = segment
 OBJS = \
 	src/segment.o \
 	src/validate.o \
+	src/text_form.o \
 	src/model_type.o \
 	src/model_io.o \
 	src/model_sql.o \

@@ -11,7 +11,6 @@
 
 #include <math.h>
 
-#include "common/base64.h"
 #include "libpq/pqformat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -20,6 +19,7 @@
 
 #include "model_cache.h"
 #include "model_type.h"
+#include "text_form.h"
 #include "validate.h"
 
 #define SEG_STEP_MAGIC			0x53454750	/* "SEGP" */
@@ -375,46 +375,18 @@ Datum
 seg_step_state_out(PG_FUNCTION_ARGS)
 {
 	StringInfoData wire;
-	int			prefix = strlen(SEG_STEP_TEXT_PREFIX);
-	int			enc_len;
-	char	   *out;
-	int			n;
 
 	initStringInfo(&wire);
 	step_encode((SegStepState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0)), &wire);
-	enc_len = pg_b64_enc_len(wire.len);
-	out = palloc(prefix + enc_len + 1);
-	memcpy(out, SEG_STEP_TEXT_PREFIX, prefix);
-	n = pg_b64_encode(wire.data, wire.len, out + prefix, enc_len);
-	if (n < 0)
-		elog(ERROR, "base64 encoding of a segment.step_state failed (cannot happen)");
-	out[prefix + n] = '\0';
-	PG_RETURN_CSTRING(out);
+	PG_RETURN_CSTRING(seg_text_form_out("segment.step_state", SEG_STEP_TEXT_PREFIX, &wire, NULL));
 }
 
 PG_FUNCTION_INFO_V1(seg_step_state_in);
 Datum
 seg_step_state_in(PG_FUNCTION_ARGS)
 {
-	char	   *str = PG_GETARG_CSTRING(0);
-	int			prefix = strlen(SEG_STEP_TEXT_PREFIX);
-	size_t		len = strlen(str);
 	StringInfoData buf;
-	int			n;
 
-	if (len < prefix || strncmp(str, SEG_STEP_TEXT_PREFIX, prefix) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type segment.step_state"),
-				 errdetail("The text form starts with \"%s\".", SEG_STEP_TEXT_PREFIX)));
-	initStringInfo(&buf);
-	enlargeStringInfo(&buf, pg_b64_dec_len(len - prefix));
-	n = pg_b64_decode(str + prefix, len - prefix, buf.data, buf.maxlen);
-	if (n < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type segment.step_state"),
-				 errdetail("The text after \"%s\" is not valid base64.", SEG_STEP_TEXT_PREFIX)));
-	buf.len = n;
+	seg_text_form_in("segment.step_state", SEG_STEP_TEXT_PREFIX, PG_GETARG_CSTRING(0), &buf);
 	PG_RETURN_POINTER(step_decode(&buf));
 }

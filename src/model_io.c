@@ -14,13 +14,13 @@
  */
 #include "postgres.h"
 
-#include "common/base64.h"
 #include "common/int.h"
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
 #include "model_type.h"
+#include "text_form.h"
 
 #define SEG_TEXT_PREFIX		"seg1:"
 #define SEG_WIRE_HEADER		16
@@ -255,27 +255,11 @@ seg_model_out(PG_FUNCTION_ARGS)
 {
 	SegModel   *m = PG_GETARG_SEGMODEL_P(0);
 	StringInfoData wire;
-	int			prefix = strlen(SEG_TEXT_PREFIX);
-	int64		enc_len;
-	char	   *out;
-	int			n;
 
 	initStringInfo(&wire);
 	seg_model_encode(m, &wire);
-	enc_len = pg_b64_enc_len(wire.len);
-	if (enc_len + prefix + 1 > (int64) MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("segment.model of %d bytes is too large for its text form", wire.len),
-				 errhint("Use binary COPY or segment.model_send().")));
-	out = palloc(prefix + enc_len + 1);
-	memcpy(out, SEG_TEXT_PREFIX, prefix);
-	n = pg_b64_encode(wire.data, wire.len, out + prefix, enc_len);
-	if (n < 0)
-		elog(ERROR, "base64 encoding of a segment.model failed (cannot happen)");
-	out[prefix + n] = '\0';
-	pfree(wire.data);
-	PG_RETURN_CSTRING(out);
+	PG_RETURN_CSTRING(seg_text_form_out("segment.model", SEG_TEXT_PREFIX, &wire,
+										"Use binary COPY or segment.model_send()."));
 }
 
 /* Text input: the tag and base64 are checked here, the payload by the decoder. */
@@ -283,41 +267,8 @@ PG_FUNCTION_INFO_V1(seg_model_in);
 Datum
 seg_model_in(PG_FUNCTION_ARGS)
 {
-	char	   *str = PG_GETARG_CSTRING(0);
-	int			prefix = strlen(SEG_TEXT_PREFIX);
-	size_t		len = strlen(str);
 	StringInfoData buf;
-	int			n;
 
-	if (len < prefix || strncmp(str, SEG_TEXT_PREFIX, prefix) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type segment.model"),
-				 errdetail("A model's text form starts with \"%s\".", SEG_TEXT_PREFIX)));
-	str += prefix;
-	len -= prefix;
-	/* tolerate line breaks and spaces, as encode(..., 'base64') writes them */
-	if (strpbrk(str, " \t\r\n") != NULL)
-	{
-		char	   *packed = palloc(len + 1);
-		size_t		j = 0;
-
-		for (size_t i = 0; i < len; i++)
-			if (!strchr(" \t\r\n", str[i]))
-				packed[j++] = str[i];
-		packed[j] = '\0';
-		str = packed;
-		len = j;
-	}
-	initStringInfo(&buf);
-	enlargeStringInfo(&buf, pg_b64_dec_len(len));
-	n = pg_b64_decode(str, len, buf.data, buf.maxlen);
-	if (n < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type segment.model"),
-				 errdetail("The text after \"%s\" is not valid base64.", SEG_TEXT_PREFIX)));
-	buf.len = n;
-	buf.data[n] = '\0';
+	seg_text_form_in("segment.model", SEG_TEXT_PREFIX, PG_GETARG_CSTRING(0), &buf);
 	PG_RETURN_SEGMODEL_P(seg_model_decode(&buf));
 }

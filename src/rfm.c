@@ -13,7 +13,6 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
-#include "common/base64.h"
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -23,6 +22,7 @@
 #include "utils/timestamp.h"
 
 #include "rfm_state.h"
+#include "text_form.h"
 #include "validate.h"
 
 #define SEG_RFM_TEXT_PREFIX "rfm1:"
@@ -501,49 +501,20 @@ PG_FUNCTION_INFO_V1(seg_rfm_state_out);
 Datum
 seg_rfm_state_out(PG_FUNCTION_ARGS)
 {
-	SegRfmState *s = (SegRfmState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
 	StringInfoData wire;
-	int			enc_len;
-	char	   *out;
 
 	initStringInfo(&wire);
-	encode_wire(s, &wire);
-	enc_len = pg_b64_enc_len(wire.len);
-	out = palloc(strlen(SEG_RFM_TEXT_PREFIX) + enc_len + 1);
-	strcpy(out, SEG_RFM_TEXT_PREFIX);
-	enc_len = pg_b64_encode(wire.data, wire.len, out + strlen(SEG_RFM_TEXT_PREFIX), enc_len);
-	out[strlen(SEG_RFM_TEXT_PREFIX) + enc_len] = '\0';
-	PG_RETURN_CSTRING(out);
+	encode_wire((SegRfmState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0)), &wire);
+	PG_RETURN_CSTRING(seg_text_form_out("segment.rfm_state", SEG_RFM_TEXT_PREFIX, &wire, NULL));
 }
 
 PG_FUNCTION_INFO_V1(seg_rfm_state_in);
 Datum
 seg_rfm_state_in(PG_FUNCTION_ARGS)
 {
-	char	   *str = PG_GETARG_CSTRING(0);
-	size_t		plen = strlen(SEG_RFM_TEXT_PREFIX);
-	size_t		len = strlen(str);
 	StringInfoData buf;
-	int			dec_len;
 
-	if (len < plen || strncmp(str, SEG_RFM_TEXT_PREFIX, plen) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type segment.rfm_state"),
-				 errdetail("The text form starts with \"%s\".", SEG_RFM_TEXT_PREFIX)));
-	if (len - plen > (size_t) MaxAllocSize / 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("segment.rfm_state text of %zu bytes is too long", len)));
-	initStringInfo(&buf);
-	enlargeStringInfo(&buf, pg_b64_dec_len((int) (len - plen)));
-	dec_len = pg_b64_decode(str + plen, (int) (len - plen), buf.data, buf.maxlen);
-	if (dec_len < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type segment.rfm_state"),
-				 errdetail("The data after \"%s\" is not valid base64.", SEG_RFM_TEXT_PREFIX)));
-	buf.len = dec_len;
+	seg_text_form_in("segment.rfm_state", SEG_RFM_TEXT_PREFIX, PG_GETARG_CSTRING(0), &buf);
 	PG_RETURN_POINTER(decode_wire(&buf));
 }
 

@@ -9,7 +9,6 @@
 
 #include <math.h>
 
-#include "common/base64.h"
 #include "common/hashfn.h"
 #include "common/int.h"
 #include "common/jsonapi.h"
@@ -22,6 +21,7 @@
 #include "big_alloc.h"
 #include "model_type.h"
 #include "rows_state.h"
+#include "text_form.h"
 #include "validate.h"
 
 #define SEG_ROWS_TEXT_PREFIX	"segr1:"
@@ -762,52 +762,19 @@ seg_rows_state_out(PG_FUNCTION_ARGS)
 {
 	SegRowsFlat *f = (SegRowsFlat *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
 	StringInfoData wire;
-	int			prefix = strlen(SEG_ROWS_TEXT_PREFIX);
-	int64		enc_len;
-	char	   *out;
-	int			n;
 
 	initStringInfo(&wire);
 	encode_wire(f, &wire);
-	enc_len = pg_b64_enc_len(wire.len);
-	if (enc_len + prefix + 1 > (int64) MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("segment.rows_state of %d bytes is too large for its text form", wire.len),
-				 errhint("Lower segment.max_fit_memory.")));
-	out = palloc(prefix + enc_len + 1);
-	memcpy(out, SEG_ROWS_TEXT_PREFIX, prefix);
-	n = pg_b64_encode(wire.data, wire.len, out + prefix, enc_len);
-	if (n < 0)
-		elog(ERROR, "base64 encoding of a segment.rows_state failed (cannot happen)");
-	out[prefix + n] = '\0';
-	pfree(wire.data);
-	PG_RETURN_CSTRING(out);
+	PG_RETURN_CSTRING(seg_text_form_out("segment.rows_state", SEG_ROWS_TEXT_PREFIX, &wire,
+										"Lower segment.max_fit_memory."));
 }
 
 PG_FUNCTION_INFO_V1(seg_rows_state_in);
 Datum
 seg_rows_state_in(PG_FUNCTION_ARGS)
 {
-	char	   *str = PG_GETARG_CSTRING(0);
-	int			prefix = strlen(SEG_ROWS_TEXT_PREFIX);
-	size_t		len = strlen(str);
 	StringInfoData buf;
-	int			n;
 
-	if (len < prefix || strncmp(str, SEG_ROWS_TEXT_PREFIX, prefix) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type segment.rows_state"),
-				 errdetail("The text form starts with \"%s\".", SEG_ROWS_TEXT_PREFIX)));
-	initStringInfo(&buf);
-	enlargeStringInfo(&buf, pg_b64_dec_len(len - prefix));
-	n = pg_b64_decode(str + prefix, len - prefix, buf.data, buf.maxlen);
-	if (n < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type segment.rows_state"),
-				 errdetail("The text after \"%s\" is not valid base64.", SEG_ROWS_TEXT_PREFIX)));
-	buf.len = n;
+	seg_text_form_in("segment.rows_state", SEG_ROWS_TEXT_PREFIX, PG_GETARG_CSTRING(0), &buf);
 	PG_RETURN_POINTER(decode_wire(&buf));
 }
