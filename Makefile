@@ -20,6 +20,8 @@ OBJS = \
 	src/metrics_agg.o \
 	src/metrics.o \
 	src/rfm.o \
+	src/segmenter.o \
+	src/segmenter_build.o \
 	src/rfm_grade.o
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
@@ -42,7 +44,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # the install script: the core, then one file per capability
-INSTALL_PARTS = sql/$(EXTENSION).sql sql/$(EXTENSION)_rfm.sql
+INSTALL_PARTS = sql/$(EXTENSION).sql sql/$(EXTENSION)_rfm.sql sql/$(EXTENSION)_pipeline.sql
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PARTS)
 	cat $^ > $@
 

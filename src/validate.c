@@ -93,8 +93,8 @@ cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-char	  **
-seg_check_names(ArrayType *a, const char *what, int len)
+static char **
+check_strings(ArrayType *a, const char *what, int len, bool distinct)
 {
 	Datum	   *elems;
 	bool	   *nulls;
@@ -127,6 +127,8 @@ seg_check_names(ArrayType *a, const char *what, int len)
 					 errmsg("%s: name %d is empty or longer than %d bytes",
 							what, i + 1, SEG_MAX_STRING)));
 	}
+	if (!distinct)
+		return names;
 	/* duplicates: sort a copy, compare neighbours */
 	sorted = palloc(sizeof(char *) * Max(n, 1));
 	memcpy(sorted, names, sizeof(char *) * n);
@@ -167,4 +169,16 @@ seg_need_bytes(StringInfo buf, int64 n, const char *typname, const char *what)
 	if (n < 0 || n > buf->len - buf->cursor)
 		seg_bad_input(typname, "truncated %s: needs %lld bytes, %d remain",
 					  what, (long long) n, buf->len - buf->cursor);
+}
+
+char	  **
+seg_check_names(ArrayType *a, const char *what, int len)
+{
+	return check_strings(a, what, len, true);
+}
+
+char	  **
+seg_check_names_any(ArrayType *a, const char *what, int len)
+{
+	return check_strings(a, what, len, false);
 }

@@ -18,6 +18,9 @@ extern const double *seg_check_matrix(ArrayType *a, const char *what, int *rows,
 /* A 1-D text array of distinct, non-NULL, non-empty names, of length len. */
 extern char **seg_check_names(ArrayType *a, const char *what, int len);
 
+/* The same without the distinctness rule (labels, type names). */
+extern char **seg_check_names_any(ArrayType *a, const char *what, int len);
+
 /*
  * Defective input of one of our types (binary recv, or the base64 text
  * form): ERROR 22P03 "invalid <typname>: <detail>", whatever path found it.

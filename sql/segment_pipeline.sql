@@ -1,0 +1,258 @@
+
+---------------------------------------------------------------------------
+-- The train() pipeline: a customers table in, segment_of(row) out
+---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.segmenter_model(columns text[], column_types text[], impute float8[],
+                                            categories jsonb, scale_offset float8[], scale_factor float8[],
+                                            centroids float8[], segment_labels text[] DEFAULT NULL,
+                                            metrics jsonb DEFAULT NULL)
+    RETURNS @extschema@.model
+    AS 'MODULE_PATHNAME', 'seg_segmenter_model' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.segmenter_model(text[], text[], float8[], jsonb, float8[], float8[], float8[], text[], jsonb) IS
+    'a train() pipeline model from SQL values: columns, their kinds, NULL replacements, one-hot categories, scaler, centroids';
+
+-- the model as a value: IMMUTABLE, decoded once per call site (joins with the catalog, Citus)
+CREATE FUNCTION @extschema@.segment_features(customer anyelement, model @extschema@.model) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'seg_segment_features' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.segment_of(customer anyelement, model @extschema@.model) RETURNS int
+    AS 'MODULE_PATHNAME', 'seg_segment_of' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.segment_distances(customer anyelement, model @extschema@.model) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'seg_segment_distances' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.segment_label(customer anyelement, model @extschema@.model) RETURNS text
+    AS 'MODULE_PATHNAME', 'seg_segment_label' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+-- by name: the latest version, through the per-backend model cache
+CREATE FUNCTION @extschema@.segment_of(customer anyelement, model text) RETURNS int
+    AS 'MODULE_PATHNAME', 'seg_segment_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.segment_distances(customer anyelement, model text) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'seg_segment_distances' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.segment_label(customer anyelement, model text) RETURNS text
+    AS 'MODULE_PATHNAME', 'seg_segment_label' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+-- by row type: the one model trained on this row's table
+CREATE FUNCTION @extschema@.segment_of(customer anyelement) RETURNS int
+    AS 'MODULE_PATHNAME', 'seg_segment_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.segment_distances(customer anyelement) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'seg_segment_distances' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.segment_label(customer anyelement) RETURNS text
+    AS 'MODULE_PATHNAME', 'seg_segment_label' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.segment_features(anyelement, @extschema@.model) IS
+    'the encoded, scaled features of a row, as the model sees them';
+COMMENT ON FUNCTION @extschema@.segment_of(anyelement, @extschema@.model) IS 'the segment (1..k) of a row';
+COMMENT ON FUNCTION @extschema@.segment_of(anyelement, text) IS 'the segment (1..k) of a row, latest version of the named model';
+COMMENT ON FUNCTION @extschema@.segment_of(anyelement) IS 'the segment (1..k) of a row, with the model trained on its table';
+COMMENT ON FUNCTION @extschema@.segment_distances(anyelement, @extschema@.model) IS 'distance of a row to each centroid';
+COMMENT ON FUNCTION @extschema@.segment_distances(anyelement, text) IS 'distance of a row to each centroid';
+COMMENT ON FUNCTION @extschema@.segment_distances(anyelement) IS 'distance of a row to each centroid';
+COMMENT ON FUNCTION @extschema@.segment_label(anyelement, @extschema@.model) IS 'the label of a row''s segment';
+COMMENT ON FUNCTION @extschema@.segment_label(anyelement, text) IS 'the label of a row''s segment';
+COMMENT ON FUNCTION @extschema@.segment_label(anyelement) IS 'the label of a row''s segment';
+
+CREATE FUNCTION @extschema@.train(name text, source regclass, features text[] DEFAULT NULL,
+                                  k int DEFAULT NULL, options jsonb DEFAULT '{}')
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    opts jsonb := coalesce(options, '{}');
+    scaling text := coalesce(opts ->> 'scaling', 'standard');
+    max_cats int := coalesce((opts ->> 'max_categories')::int, 10);
+    k_min int := coalesce((opts ->> 'k_min')::int, 2);
+    k_max int := coalesce((opts ->> 'k_max')::int, 10);
+    fit_opts jsonb := opts - 'scaling' - 'max_categories' - 'k_min' - 'k_max';
+    col record;
+    cols text[] := '{}';
+    kinds text[] := '{}';
+    impute float8[] := '{}';
+    offs float8[] := '{}';
+    facs float8[] := '{}';
+    cats jsonb := '{}';
+    agg text := 'count(*)';
+    stats jsonb;
+    n bigint;
+    nn bigint;
+    cnt bigint;
+    mean float8;
+    var float8;
+    lo float8;
+    hi float8;
+    p float8;
+    top jsonb;
+    topn bigint;
+    prep @extschema@.model;
+    fitted @extschema@.model;
+    sweep jsonb := NULL;
+    chosen int := k;
+    final @extschema@.model;
+    v int;
+    m jsonb;
+BEGIN
+    IF name IS NULL OR name = '' THEN
+        RAISE EXCEPTION 'train: the model name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF scaling NOT IN ('standard', 'minmax', 'none') THEN
+        RAISE EXCEPTION 'train: scaling must be standard, minmax or none, not %', scaling
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF max_cats < 1 OR max_cats > 1000 THEN
+        RAISE EXCEPTION 'train: max_categories must be 1..1000' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF k IS NOT NULL AND k < 1 THEN
+        RAISE EXCEPTION 'train: k must be at least 1, got %', k USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF features IS NOT NULL AND cardinality(features) = 0 THEN
+        RAISE EXCEPTION 'train: features must not be empty (NULL picks them)' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- the columns: given, or every number, boolean and text column but keys and ids
+    FOR col IN
+        SELECT a.attname::text AS attname, a.atttypid, t.typtype, a.attnum,
+               EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary
+                       AND a.attnum = ANY (i.indkey)) AS is_key,
+               ord
+        FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+        LEFT JOIN unnest(features) WITH ORDINALITY f(fname, ord) ON f.fname = a.attname
+        WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
+          AND (features IS NULL OR f.fname IS NOT NULL)
+        ORDER BY coalesce(ord, a.attnum)
+    LOOP
+        IF col.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
+                            'float8'::regtype, 'numeric'::regtype) THEN
+            kinds := kinds || 'numeric'::text;
+        ELSIF col.atttypid = 'bool'::regtype THEN
+            kinds := kinds || 'boolean'::text;
+        ELSIF col.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) OR col.typtype = 'e' THEN
+            kinds := kinds || 'categorical'::text;
+        ELSIF features IS NOT NULL THEN
+            RAISE EXCEPTION 'train: column % is of type %, not a number, boolean or text',
+                quote_ident(col.attname), col.atttypid::regtype USING ERRCODE = 'datatype_mismatch';
+        ELSE
+            CONTINUE;
+        END IF;
+        IF features IS NULL AND (col.is_key OR lower(col.attname) = 'id' OR lower(col.attname) LIKE '%\_id') THEN
+            kinds := kinds[1:cardinality(kinds) - 1];
+            CONTINUE;
+        END IF;
+        cols := cols || col.attname;
+    END LOOP;
+    IF features IS NOT NULL THEN
+        FOR i IN 1 .. cardinality(features) LOOP
+            IF NOT features[i] = ANY (cols) THEN
+                RAISE EXCEPTION 'train: column % does not exist in %', quote_ident(features[i]), source
+                    USING ERRCODE = 'undefined_column';
+            END IF;
+        END LOOP;
+    END IF;
+    IF cardinality(cols) = 0 THEN
+        RAISE EXCEPTION 'train: % has no number, boolean or text column to train on', source
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Key columns and columns named id or *_id are left out; list features to use them.';
+    END IF;
+
+    -- one scan for the numbers and booleans
+    FOR i IN 1 .. cardinality(cols) LOOP
+        IF kinds[i] = 'numeric' THEN
+            agg := agg || format(', count(%1$I), avg(%1$I)::float8, var_pop(%1$I)::float8, min(%1$I)::float8, max(%1$I)::float8', cols[i]);
+        ELSIF kinds[i] = 'boolean' THEN
+            agg := agg || format(', count(%1$I), count(*) FILTER (WHERE %1$I)', cols[i]);
+        END IF;
+    END LOOP;
+    EXECUTE format('SELECT to_jsonb(ARRAY[%s]::float8[]) FROM %s', agg, source) INTO stats;
+    n := (stats ->> 0)::bigint;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'train: % has no rows', source USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    DECLARE
+        pos int := 1;
+        kept_cols text[] := '{}';
+        kept_kinds text[] := '{}';
+    BEGIN
+        FOR i IN 1 .. cardinality(cols) LOOP
+            IF kinds[i] = 'numeric' THEN
+                nn := (stats ->> pos)::bigint;
+                mean := (stats ->> (pos + 1))::float8;
+                var := coalesce((stats ->> (pos + 2))::float8, 0) * nn / n;   -- the imputed means add no spread
+                lo := (stats ->> (pos + 3))::float8;
+                hi := (stats ->> (pos + 4))::float8;
+                pos := pos + 5;
+                IF nn = 0 THEN
+                    RAISE NOTICE 'train: column % is NULL in every row; left out', quote_ident(cols[i]);
+                    CONTINUE;
+                END IF;
+                impute := impute || mean;
+                offs := offs || CASE scaling WHEN 'standard' THEN mean WHEN 'minmax' THEN lo ELSE 0 END;
+                facs := facs || CASE scaling WHEN 'standard' THEN CASE WHEN sqrt(var) > 0 THEN sqrt(var) ELSE 1 END
+                                             WHEN 'minmax' THEN CASE WHEN hi > lo THEN hi - lo ELSE 1 END ELSE 1 END;
+            ELSIF kinds[i] = 'boolean' THEN
+                nn := (stats ->> pos)::bigint;
+                cnt := (stats ->> (pos + 1))::bigint;
+                pos := pos + 2;
+                IF nn = 0 THEN
+                    RAISE NOTICE 'train: column % is NULL in every row; left out', quote_ident(cols[i]);
+                    CONTINUE;
+                END IF;
+                -- NULL becomes the more frequent value
+                impute := impute || CASE WHEN cnt * 2 >= nn THEN 1 ELSE 0 END::float8;
+                p := (cnt + CASE WHEN cnt * 2 >= nn THEN n - nn ELSE 0 END)::float8 / n;
+                offs := offs || CASE scaling WHEN 'standard' THEN p ELSE 0 END;
+                facs := facs || CASE WHEN scaling = 'standard' AND p > 0 AND p < 1 THEN sqrt(p * (1 - p)) ELSE 1 END;
+            ELSE
+                -- the most frequent categories (ties by value), their counts, and the NULLs
+                EXECUTE format('SELECT jsonb_agg(jsonb_build_array(v, c) ORDER BY c DESC, v), sum(c)
+                                FROM (SELECT %1$I::text AS v, count(*) AS c FROM %2$s WHERE %1$I IS NOT NULL
+                                      GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %3$s) t',
+                               cols[i], source, max_cats) INTO top, topn;
+                IF top IS NULL THEN
+                    RAISE NOTICE 'train: column % is NULL in every row; left out', quote_ident(cols[i]);
+                    CONTINUE;
+                END IF;
+                EXECUTE format('SELECT count(%1$I) FROM %2$s', cols[i], source) INTO nn;
+                cats := cats || jsonb_build_object(cols[i], (SELECT jsonb_agg(e -> 0) FROM jsonb_array_elements(top) e));
+                impute := impute || 0::float8;        -- NULL becomes the most frequent category
+                FOR c IN 0 .. jsonb_array_length(top) LOOP
+                    IF c < jsonb_array_length(top) THEN
+                        p := ((top -> c ->> 1)::bigint + CASE WHEN c = 0 THEN n - nn ELSE 0 END)::float8 / n;
+                    ELSE
+                        p := (nn - topn)::float8 / n;     -- "other"
+                    END IF;
+                    offs := offs || CASE scaling WHEN 'standard' THEN p ELSE 0 END;
+                    facs := facs || CASE WHEN scaling = 'standard' AND p > 0 AND p < 1 THEN sqrt(p * (1 - p)) ELSE 1 END;
+                END LOOP;
+            END IF;
+            kept_cols := kept_cols || cols[i];
+            kept_kinds := kept_kinds || kinds[i];
+        END LOOP;
+        cols := kept_cols;
+        kinds := kept_kinds;
+    END;
+    IF cardinality(cols) = 0 THEN
+        RAISE EXCEPTION 'train: every column of % is NULL', source USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- encode with the model's own code (segment_features), then cluster
+    prep := @extschema@.segmenter_model(cols, kinds, impute, cats, offs, facs,
+                                        array_fill(0::float8, ARRAY[1, cardinality(offs)]));
+    IF k IS NULL THEN
+        EXECUTE format('SELECT @extschema@.kmeans_sweep(@extschema@.segment_features(t, $1), %s, %s, $2) FROM %s t',
+                       k_min, k_max, source) INTO sweep USING prep, fit_opts;
+        SELECT (e ->> 'k')::int INTO chosen FROM jsonb_array_elements(sweep) e
+        ORDER BY (e ->> 'silhouette')::float8 DESC NULLS LAST, (e ->> 'k')::int LIMIT 1;
+    END IF;
+    EXECUTE format('SELECT @extschema@.kmeans_fit(@extschema@.segment_features(t, $1), $2, $3) FROM %s t', source)
+        INTO fitted USING prep, chosen, fit_opts;
+    m := @extschema@.model_info(fitted) -> 'metrics';
+    m := m || jsonb_build_object('k_chosen_by', CASE WHEN k IS NULL THEN 'silhouette' ELSE 'given' END,
+                                 'scaling', scaling, 'max_categories', max_cats)
+           || CASE WHEN sweep IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('sweep', sweep) END;
+    final := @extschema@.segmenter_model(cols, kinds, impute, cats, offs, facs,
+                                         @extschema@.centroids(fitted), NULL, m);
+    v := @extschema@.register_model(name, final, source, m);
+    RETURN jsonb_build_object('name', name, 'version', v, 'k', chosen, 'columns', to_jsonb(cols),
+                              'features', @extschema@.model_info(final) -> 'features',
+                              'rows_seen', m -> 'rows_seen', 'rows_used', m -> 'rows_used',
+                              'inertia', m -> 'inertia', 'sweep', sweep);
+END
+$fn$;
+COMMENT ON FUNCTION @extschema@.train(text, regclass, text[], int, jsonb) IS
+    'train a new version of a named segmentation model on a table: NULL replacement, one-hot, scaling, k-means (k chosen by silhouette when NULL)';

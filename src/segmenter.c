@@ -1,0 +1,529 @@
+/*
+ * segmenter.c — the train() pipeline model (kind "segmenter"): from a row
+ * of a customers table to a segment.
+ *
+ * A segmenter model records, per input column, its kind (numeric, boolean,
+ * categorical), the value that replaces a NULL, and for categorical columns
+ * the categories that get a one-hot feature of their own (any other value
+ * goes to a last "other" feature); then the scaler of the encoded features
+ * and the centroids.  The same C code encodes rows for training
+ * (segment_features) and for scoring (segment_of), so the two cannot drift.
+ *
+ * Columns are found by name in the row's type, bound once per call site and
+ * row type: a view or table with extra columns works, a missing or retyped
+ * column is an error naming it.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+#include "executor/spi.h"
+
+#include "model_cache.h"
+#include "model_type.h"
+#include "segmenter.h"
+#include "validate.h"
+
+/* ---------- the pipeline, read from a model (no copies) ---------- */
+
+void
+seg_pipeline_view(const SegModel *m, SegPipeline *p)
+{
+	const SegSection *cols = seg_model_find(m, SEG_TAG_COLUMNS, 0, 0);
+	const SegSection *types = seg_model_find(m, SEG_TAG_COLUMN_TYPES, 0, 0);
+	const SegSection *imp = seg_model_find(m, SEG_TAG_IMPUTE, 0, 0);
+	const SegSection *cent = seg_model_find(m, SEG_TAG_CENTROIDS, 0, 0);
+	const SegSection *off = seg_model_find(m, SEG_TAG_SCALE_OFFSET, 0, 0);
+	const SegSection *fac = seg_model_find(m, SEG_TAG_SCALE_FACTOR, 0, 0);
+	const SegSection *labels = seg_model_find(m, SEG_TAG_SEGMENT_LABELS, 0, 0);
+
+	if (m->kind != SEG_KIND_SEGMENTER || cols == NULL || types == NULL || imp == NULL || cent == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model of kind \"%s\" is not a segment.train() model",
+						seg_model_kind_name(m->kind)),
+				 errhint("Score k-means models with segment.kmeans_assign().")));
+	p->n_in = cols->nrows;
+	p->columns = seg_section_data(m, cols);
+	p->columns_bytes = seg_section_nbytes(m, cols);
+	p->types = seg_section_data(m, types);
+	p->impute = seg_section_data(m, imp);
+	p->k = cent->nrows;
+	p->d = cent->ncols;
+	p->centroids = seg_section_data(m, cent);
+	p->offset = off ? seg_section_data(m, off) : NULL;
+	p->factor = fac ? seg_section_data(m, fac) : NULL;
+	p->labels = labels ? seg_section_data(m, labels) : NULL;
+	p->model = m;
+}
+
+/* The categories of input column j: count and the first string. */
+static int
+column_categories(const SegPipeline *p, int j, const char **first)
+{
+	const SegSection *s = seg_model_find(p->model, SEG_TAG_CATEGORIES, 0, j);
+
+	*first = s ? seg_section_data(p->model, s) : NULL;
+	return s ? s->nrows : 0;
+}
+
+/* ---------- binding a row type to the model's columns ---------- */
+
+typedef struct RowBinding
+{
+	Oid			tuptype;
+	int32		tuptypmod;
+	uint32		columns_hash;	/* which model's columns this binding is for */
+	Size		columns_bytes;
+	TupleDesc	tupdesc;		/* copy, in fn_mcxt */
+	int			n_in;
+	int		   *attnum;			/* per model column: 1-based attribute number */
+	Oid		   *atttype;
+} RowBinding;
+
+typedef struct CallSite
+{
+	void	   *model_slot;		/* seg_model_arg's cache (model as a value) */
+	FmgrInfo	cache_fl;		/* seg_cached_model's call site (model by name) */
+	text	   *type_model;		/* model name found for the row type, this statement */
+	RowBinding	bind;
+} CallSite;
+
+static CallSite *
+call_site(FunctionCallInfo fcinfo)
+{
+	CallSite   *cs = fcinfo->flinfo->fn_extra;
+
+	if (cs == NULL)
+	{
+		cs = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallSite));
+		cs->cache_fl.fn_mcxt = fcinfo->flinfo->fn_mcxt;
+		fcinfo->flinfo->fn_extra = cs;
+	}
+	return cs;
+}
+
+static bool
+is_number_type(Oid t)
+{
+	return t == INT2OID || t == INT4OID || t == INT8OID || t == FLOAT4OID ||
+		t == FLOAT8OID || t == NUMERICOID;
+}
+
+static const RowBinding *
+bind_row(FunctionCallInfo fcinfo, CallSite *cs, HeapTupleHeader row, const SegPipeline *p)
+{
+	RowBinding *b = &cs->bind;
+	Oid			tuptype = HeapTupleHeaderGetTypeId(row);
+	int32		tuptypmod = HeapTupleHeaderGetTypMod(row);
+	uint32		h = hash_bytes((const unsigned char *) p->columns, (int) p->columns_bytes);
+	MemoryContext old;
+	TupleDesc	td;
+	const char *name;
+
+	if (b->tupdesc && b->tuptype == tuptype && b->tuptypmod == tuptypmod &&
+		b->columns_hash == h && b->columns_bytes == p->columns_bytes && b->n_in == p->n_in)
+		return b;
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	if (b->tupdesc)
+	{
+		FreeTupleDesc(b->tupdesc);
+		pfree(b->attnum);
+		pfree(b->atttype);
+	}
+	td = lookup_rowtype_tupdesc_copy(tuptype, tuptypmod);
+	b->tupdesc = td;
+	b->tuptype = tuptype;
+	b->tuptypmod = tuptypmod;
+	b->columns_hash = h;
+	b->columns_bytes = p->columns_bytes;
+	b->n_in = p->n_in;
+	b->attnum = palloc(sizeof(int) * Max(p->n_in, 1));
+	b->atttype = palloc(sizeof(Oid) * Max(p->n_in, 1));
+	MemoryContextSwitchTo(old);
+
+	name = p->columns;
+	for (int j = 0; j < p->n_in; j++, name = seg_next_string(name))
+	{
+		int			found = 0;
+		Oid			t = InvalidOid;
+
+		for (int a = 0; a < td->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(td, a);
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			{
+				found = a + 1;
+				t = att->atttypid;
+				break;
+			}
+		}
+		if (found == 0)
+		{
+			b->tupdesc = NULL;	/* do not keep a half-made binding */
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("the row has no column \"%s\", which the model was trained on", name),
+					 errdetail("Row type %s.", format_type_be(tuptype))));
+		}
+		if ((p->types[j] == SEG_COL_NUMERIC && !is_number_type(t)) ||
+			(p->types[j] == SEG_COL_BOOLEAN && t != BOOLOID))
+		{
+			b->tupdesc = NULL;
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" is of type %s, but the model was trained on a %s column",
+							name, format_type_be(t),
+							p->types[j] == SEG_COL_NUMERIC ? "numeric" : "boolean")));
+		}
+		b->attnum[j] = found;
+		b->atttype[j] = t;
+	}
+	return b;
+}
+
+/* ---------- encoding ---------- */
+
+static double
+number_of(Datum v, Oid t)
+{
+	switch (t)
+	{
+		case INT2OID:
+			return DatumGetInt16(v);
+		case INT4OID:
+			return DatumGetInt32(v);
+		case INT8OID:
+			return (double) DatumGetInt64(v);
+		case FLOAT4OID:
+			return DatumGetFloat4(v);
+		case FLOAT8OID:
+			return DatumGetFloat8(v);
+		default:
+			return DatumGetFloat8(DirectFunctionCall1(numeric_float8, v));
+	}
+}
+
+/* The category text of a value, as value::text gives it. */
+static char *
+category_of(Datum v, Oid t)
+{
+	Oid			out;
+	bool		varlena;
+
+	if (t == TEXTOID || t == VARCHAROID)
+		return TextDatumGetCString(v);
+	if (t == BPCHAROID)
+	{
+		char	   *s = TextDatumGetCString(v);
+		int			n = strlen(s);
+
+		while (n > 0 && s[n - 1] == ' ')
+			s[--n] = '\0';		/* bpchar::text drops the padding */
+		return s;
+	}
+	getTypeOutputInfo(t, &out, &varlena);
+	return OidOutputFunctionCall(out, v);
+}
+
+/*
+ * The encoded, scaled features of one row into x (p->d values).  The column
+ * names are given for errors.
+ */
+static void
+encode_row(const SegPipeline *p, const RowBinding *b, HeapTupleHeader row, double *x)
+{
+	HeapTupleData tuple;
+	int			pos = 0;
+
+	tuple.t_len = HeapTupleHeaderGetDatumLength(row);
+	ItemPointerSetInvalid(&(tuple.t_self));
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = row;
+
+	for (int j = 0; j < p->n_in; j++)
+	{
+		bool		isnull;
+		Datum		v = heap_getattr(&tuple, b->attnum[j], b->tupdesc, &isnull);
+
+		if (p->types[j] == SEG_COL_CATEGORICAL)
+		{
+			const char *cat;
+			int			ncat = column_categories(p, j, &cat);
+			int			hit = ncat;	/* "other" */
+
+			if (isnull)
+				hit = (int) p->impute[j];
+			else
+			{
+				char	   *s = category_of(v, b->atttype[j]);
+
+				for (int c = 0; c < ncat; c++, cat = seg_next_string(cat))
+					if (strcmp(s, cat) == 0)
+					{
+						hit = c;
+						break;
+					}
+				pfree(s);
+			}
+			for (int c = 0; c <= ncat; c++)
+				x[pos++] = (c == hit);
+		}
+		else if (isnull)
+			x[pos++] = p->impute[j];
+		else if (p->types[j] == SEG_COL_BOOLEAN)
+			x[pos++] = DatumGetBool(v) ? 1.0 : 0.0;
+		else
+		{
+			double		num = number_of(v, b->atttype[j]);
+
+			if (!isfinite(num))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("column \"%s\" holds %g; the model needs finite numbers",
+								NameStr(TupleDescAttr(b->tupdesc, b->attnum[j] - 1)->attname), num)));
+			x[pos++] = num;
+		}
+	}
+	Assert(pos == p->d);
+	if (p->offset)
+		for (int i = 0; i < p->d; i++)
+			x[i] = (x[i] - p->offset[i]) / p->factor[i];
+}
+
+static double
+sqdist(const double *a, const double *b, int d)
+{
+	double		s = 0.0;
+
+	for (int i = 0; i < d; i++)
+		s += (a[i] - b[i]) * (a[i] - b[i]);
+	return s;
+}
+
+/* Nearest centroid (0-based; ties to the lowest), and the squared distances when asked. */
+static int
+nearest(const SegPipeline *p, const double *x, double *dist)
+{
+	int			best = 0;
+	double		best_d = INFINITY;
+
+	for (int c = 0; c < p->k; c++)
+	{
+		double		dd = sqdist(x, p->centroids + (size_t) c * p->d, p->d);
+
+		if (dist)
+			dist[c] = dd;
+		if (dd < best_d)
+		{
+			best_d = dd;
+			best = c;
+		}
+	}
+	return best;
+}
+
+static ArrayType *
+float8_array(const double *v, int n)
+{
+	Size		size = ARR_OVERHEAD_NONULLS(1) + sizeof(double) * n;
+	ArrayType  *r = palloc0(size);
+
+	SET_VARSIZE(r, size);
+	r->ndim = 1;
+	r->elemtype = FLOAT8OID;
+	ARR_DIMS(r)[0] = n;
+	ARR_LBOUND(r)[0] = 1;
+	memcpy(ARR_DATA_PTR(r), v, sizeof(double) * n);
+	return r;
+}
+
+/* Encode argument 0 (a row) with the pipeline; x has room for p->d values. */
+static void
+encode_arg(FunctionCallInfo fcinfo, CallSite *cs, const SegPipeline *p, double *x)
+{
+	HeapTupleHeader row = PG_GETARG_HEAPTUPLEHEADER(0);
+
+	encode_row(p, bind_row(fcinfo, cs, row, p), row, x);
+}
+
+/* ---------- SQL: the model as a value ---------- */
+
+#define SEG_ROW_ARG_CHECK() \
+	do { \
+		if (!type_is_rowtype(get_fn_expr_argtype(fcinfo->flinfo, 0))) \
+			ereport(ERROR, \
+					(errcode(ERRCODE_DATATYPE_MISMATCH), \
+					 errmsg("the first argument must be a row (e.g. the table alias: segment_of(c) FROM customers c)"))); \
+	} while (0)
+
+static void
+pipeline_of_arg(FunctionCallInfo fcinfo, CallSite *cs, int argno, SegPipeline *p)
+{
+	seg_pipeline_view(seg_model_arg(fcinfo, argno, &cs->model_slot), p);
+}
+
+/* The latest version of the named model, decoded once per backend and version. */
+static void
+pipeline_of_name(CallSite *cs, text *name, SegPipeline *p)
+{
+	seg_pipeline_view(seg_cached_model(&cs->cache_fl, name, 0)->model, p);
+}
+
+/*
+ * The model trained on this row's type: the one name in segment.latest_models
+ * whose source_type is the row's type, found once per call site.
+ */
+static text *
+model_name_for_row(FunctionCallInfo fcinfo, CallSite *cs)
+{
+	Oid			t = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	char	   *tname;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	StringInfoData names;
+	uint64		n;
+
+	if (cs->type_model)
+		return cs->type_model;
+	/* as register_model() records it: format_type() with only pg_catalog on the path */
+	tname = format_type_be_qualified(t);
+	args[0] = CStringGetTextDatum(tname);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT name FROM segment.latest_models "
+							  "WHERE source_type = $1 AND kind = 'segmenter' ORDER BY name",
+							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "segment_of: looking up the models of %s failed", tname);
+	n = SPI_processed;
+	initStringInfo(&names);
+	for (uint64 i = 0; i < n; i++)
+		appendStringInfo(&names, "%s%s", i ? ", " : "",
+						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	/* errors before SPI_finish: the names live in SPI's memory */
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no model was trained on rows of type %s", tname),
+				 errhint("Train one with segment.train(name, '%s'), or name the model: segment_of(row, 'name').",
+						 tname)));
+	if (n > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_AMBIGUOUS_FUNCTION),
+				 errmsg("several models were trained on rows of type %s: %s", tname, names.data),
+				 errhint("Name the model: segment_of(row, 'name').")));
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		cs->type_model = cstring_to_text(names.data);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return cs->type_model;
+}
+
+/*
+ * The pipeline behind argument 1 as the SQL signature has it: a model value,
+ * a model name, or (no argument) the model trained on the row's type.
+ */
+static void
+pipeline_for_call(FunctionCallInfo fcinfo, CallSite *cs, SegPipeline *p)
+{
+	if (PG_NARGS() < 2)
+		pipeline_of_name(cs, model_name_for_row(fcinfo, cs), p);
+	else if (get_fn_expr_argtype(fcinfo->flinfo, 1) == TEXTOID)
+		pipeline_of_name(cs, PG_GETARG_TEXT_PP(1), p);
+	else
+		pipeline_of_arg(fcinfo, cs, 1, p);
+}
+
+/* segment_features(row, model) → float8[]: the encoded, scaled features */
+PG_FUNCTION_INFO_V1(seg_segment_features);
+Datum
+seg_segment_features(PG_FUNCTION_ARGS)
+{
+	CallSite   *cs = call_site(fcinfo);
+	SegPipeline p;
+	double	   *x;
+
+	SEG_ROW_ARG_CHECK();
+	pipeline_of_arg(fcinfo, cs, 1, &p);
+	x = palloc(sizeof(double) * p.d);
+	encode_arg(fcinfo, cs, &p, x);
+	PG_RETURN_ARRAYTYPE_P(float8_array(x, p.d));
+}
+
+/* segment_of(row, model) → int: the segment, 1..k */
+PG_FUNCTION_INFO_V1(seg_segment_of);
+Datum
+seg_segment_of(PG_FUNCTION_ARGS)
+{
+	CallSite   *cs = call_site(fcinfo);
+	SegPipeline p;
+	double		x[SEG_MAX_FEATURES_STACK];
+	double	   *xp;
+	int			s;
+
+	SEG_ROW_ARG_CHECK();
+	pipeline_for_call(fcinfo, cs, &p);
+	xp = p.d <= SEG_MAX_FEATURES_STACK ? x : palloc(sizeof(double) * p.d);
+	encode_arg(fcinfo, cs, &p, xp);
+	s = nearest(&p, xp, NULL);
+	PG_RETURN_INT32(s + 1);
+}
+
+/* segment_distances(row, model) → float8[]: Euclidean distance to each centroid */
+PG_FUNCTION_INFO_V1(seg_segment_distances);
+Datum
+seg_segment_distances(PG_FUNCTION_ARGS)
+{
+	CallSite   *cs = call_site(fcinfo);
+	SegPipeline p;
+	double	   *x;
+	double	   *dist;
+
+	SEG_ROW_ARG_CHECK();
+	pipeline_for_call(fcinfo, cs, &p);
+	x = palloc(sizeof(double) * p.d);
+	dist = palloc(sizeof(double) * p.k);
+	encode_arg(fcinfo, cs, &p, x);
+	nearest(&p, x, dist);
+	for (int c = 0; c < p.k; c++)
+		dist[c] = sqrt(dist[c]);
+	PG_RETURN_ARRAYTYPE_P(float8_array(dist, p.k));
+}
+
+/* segment_label(row, model) → text: the segment's label, or "segment N" */
+PG_FUNCTION_INFO_V1(seg_segment_label);
+Datum
+seg_segment_label(PG_FUNCTION_ARGS)
+{
+	CallSite   *cs = call_site(fcinfo);
+	SegPipeline p;
+	double	   *x;
+	int			s;
+	const char *label;
+
+	SEG_ROW_ARG_CHECK();
+	pipeline_for_call(fcinfo, cs, &p);
+	x = palloc(sizeof(double) * p.d);
+	encode_arg(fcinfo, cs, &p, x);
+	s = nearest(&p, x, NULL);
+	if (p.labels == NULL)
+		PG_RETURN_TEXT_P(cstring_to_text(psprintf("segment %d", s + 1)));
+	label = p.labels;
+	for (int i = 0; i < s; i++)
+		label = seg_next_string(label);
+	PG_RETURN_TEXT_P(cstring_to_text(label));
+}
