@@ -1,0 +1,97 @@
+-- train() and segment_of(): a customers table in, a segment per row out
+-- three well-separated groups: spend ~100/500/1000, visits ~1/10/30, plan basic/plus/pro,
+-- active false/true/true; region_id and the key are left out by the column rule
+CREATE TABLE cust (id serial PRIMARY KEY, spend float8, visits int, plan text, active bool, region_id int);
+INSERT INTO cust (spend, visits, plan, active, region_id)
+SELECT CASE i % 3 WHEN 0 THEN 100 + (i % 7) WHEN 1 THEN 500 + (i % 5) ELSE 1000 + (i % 11) END,
+       CASE i % 3 WHEN 0 THEN 1 WHEN 1 THEN 10 ELSE 30 END + (i % 2),
+       CASE i % 3 WHEN 0 THEN 'basic' WHEN 1 THEN 'plus' ELSE 'pro' END,
+       i % 3 <> 0, i % 4
+FROM generate_series(1, 3000) i;
+-- NULLs: a number (-> its mean), a category (-> the most frequent), a boolean (-> the more frequent)
+UPDATE cust SET spend = NULL WHERE id % 97 = 0;
+UPDATE cust SET plan = NULL WHERE id % 89 = 0;
+UPDATE cust SET active = NULL WHERE id % 83 = 0;
+
+-- k chosen by silhouette over 2..6 on the same groups without NULLs: the true k = 3
+CREATE TABLE blobs AS SELECT * FROM cust WHERE spend IS NOT NULL AND plan IS NOT NULL AND active IS NOT NULL;
+SELECT s -> 'k' AS k, jsonb_array_length(s -> 'sweep') AS ks_tried,
+       (SELECT array_agg(round((e ->> 'silhouette')::numeric, 2) ORDER BY (e ->> 'k')::int)
+        FROM jsonb_array_elements(s -> 'sweep') e) AS silhouettes
+FROM segment.train('blobs_auto', 'blobs', NULL, NULL, '{"seed": 1, "k_max": 6}') s;
+DELETE FROM segment.models WHERE name = 'blobs_auto';
+
+-- with NULLs, k = 3 given
+SELECT s ->> 'name' AS name, s -> 'version' AS version, s -> 'k' AS k, s -> 'columns' AS columns,
+       s -> 'features' AS features, s -> 'sweep' AS sweep
+FROM segment.train('cust_seg', 'cust', NULL, 3, '{"seed": 1}') s;
+SELECT kind, source, source_type, feature_names, metrics ->> 'k_chosen_by' AS k_chosen_by,
+       metrics ->> 'scaling' AS scaling
+FROM segment.models WHERE name = 'cust_seg';
+-- what the model recorded: columns, kinds, NULL replacements, categories
+SELECT jsonb_pretty(segment.model_info(model) -> 'columns') FROM segment.latest_models WHERE name = 'cust_seg';
+
+-- every row scored; each segment is one group (plan decides it)
+SELECT plan, count(DISTINCT segment.segment_of(c)) AS segments, count(*) AS customers
+FROM cust c WHERE spend IS NOT NULL GROUP BY plan ORDER BY plan;
+SELECT count(DISTINCT segment.segment_of(c)) AS segments_used FROM cust c;
+-- the three ways to name the model agree
+SELECT count(*) FILTER (WHERE segment.segment_of(c) = segment.segment_of(c, 'cust_seg')
+                          AND segment.segment_of(c) = segment.segment_of(c, m.model)) AS agree,
+       count(*) AS customers
+FROM cust c, segment.latest_models m WHERE m.name = 'cust_seg';
+-- distances and labels
+SELECT cardinality(segment.segment_distances(c)) AS k,
+       segment.segment_label(c) = 'segment ' || segment.segment_of(c) AS default_label
+FROM cust c WHERE id = 3;
+
+-- a row built by hand, a NULL-filled row, an unseen category (-> "other")
+SELECT segment.segment_of(ROW(0, 1000, 30, 'pro', true, 0)::cust) = segment.segment_of(c) AS hand_row_like_pro
+FROM cust c WHERE id = 2;
+SELECT segment.segment_of(ROW(0, NULL, NULL, NULL, NULL, NULL)::cust) IS NOT NULL AS all_nulls_scored;
+SELECT f[3:6] AS plan_onehot_for_unseen
+FROM (SELECT segment.segment_features(ROW(0, 100, 1, 'platinum', false, 0)::cust, model) AS f
+      FROM segment.latest_models WHERE name = 'cust_seg') t;
+
+-- a view with extra columns: found by name
+CREATE VIEW cust_wide AS SELECT 'x'::text AS note, c.* FROM cust c;
+SELECT count(*) FILTER (WHERE segment.segment_of(w, 'cust_seg') = segment.segment_of(c)) AS view_agrees
+FROM cust_wide w JOIN cust c USING (id);
+-- ... but the view's own type has no model
+SELECT segment.segment_of(w) FROM cust_wide w LIMIT 1;
+
+-- a second model on the same table: by type is now ambiguous
+SELECT (segment.train('cust_two', 'cust', '{spend,visits}', 2, '{"seed": 1}')) -> 'k' AS k;
+SELECT segment.segment_of(c) FROM cust c LIMIT 1;
+SELECT segment.segment_of(c, 'cust_two') BETWEEN 1 AND 2 AS named_ok FROM cust c LIMIT 1;
+DELETE FROM segment.models WHERE name = 'cust_two';
+
+-- a column dropped or retyped after training: a clear error naming it
+CREATE TABLE cust_copy AS SELECT * FROM cust;
+ALTER TABLE cust_copy DROP COLUMN visits;
+SELECT segment.segment_of(c, 'cust_seg') FROM cust_copy c LIMIT 1;
+ALTER TABLE cust_copy ADD COLUMN visits text;
+SELECT segment.segment_of(c, 'cust_seg') FROM cust_copy c LIMIT 1;
+
+-- train() errors
+SELECT segment.train('', 'cust');
+SELECT segment.train('x', 'cust', '{spend,nope}');
+SELECT segment.train('x', 'cust', '{spend}', 0);
+SELECT segment.train('x', 'cust', NULL, 2, '{"scaling": "log"}');
+CREATE TABLE keys_only (id int PRIMARY KEY, shop_id int);
+INSERT INTO keys_only VALUES (1, 1);
+SELECT segment.train('x', 'keys_only');
+CREATE TABLE when_only (at timestamptz);
+SELECT segment.train('x', 'when_only', '{at}');
+SELECT segment.segment_of(1, 'cust_seg');
+
+-- segmenter_model() checks its arguments
+SELECT segment.segmenter_model('{a,b}', '{numeric,categorical}', '{0,0}', '{}', '{0,0}', '{1,1}', '{{0,0}}');
+SELECT segment.segmenter_model('{a}', '{text}', '{0}', NULL, '{0}', '{1}', '{{0}}');
+SELECT segment.segmenter_model('{a,b}', '{numeric,categorical}', '{0,5}', '{"b": ["x", "y"]}',
+                               '{0,0,0,0}', '{1,1,1,1}', '{{0,0,0,0}}');
+SELECT segment.segmenter_model('{a,b}', '{numeric,categorical}', '{0,1}', '{"b": ["x", "x"]}',
+                               '{0,0,0}', '{1,1,1}', '{{0,0,0}}');
+SELECT segment.segmenter_model('{a}', '{numeric}', '{0}', NULL, '{0}', '{0}', '{{0}}');
+SELECT segment.segment_of(1, segment.kmeans_model('{{1}}'));
+SELECT segment.segment_of(c, segment.kmeans_model('{{1}}')) FROM cust c LIMIT 1;
