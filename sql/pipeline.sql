@@ -14,11 +14,11 @@ UPDATE cust SET plan = NULL WHERE id % 89 = 0;
 UPDATE cust SET active = NULL WHERE id % 83 = 0;
 
 -- k chosen by silhouette over 2..6 on the same groups without NULLs: the true k = 3
-CREATE TABLE blobs AS SELECT * FROM cust WHERE spend IS NOT NULL AND plan IS NOT NULL AND active IS NOT NULL;
+CREATE TABLE cust_groups AS SELECT * FROM cust WHERE spend IS NOT NULL AND plan IS NOT NULL AND active IS NOT NULL;
 SELECT s -> 'k' AS k, jsonb_array_length(s -> 'sweep') AS ks_tried,
        (SELECT array_agg(round((e ->> 'silhouette')::numeric, 2) ORDER BY (e ->> 'k')::int)
         FROM jsonb_array_elements(s -> 'sweep') e) AS silhouettes
-FROM segment.train('blobs_auto', 'blobs', NULL, NULL, '{"seed": 1, "k_max": 6}') s;
+FROM segment.train('blobs_auto', 'cust_groups', NULL, NULL, '{"seed": 1, "k_max": 6}') s;
 DELETE FROM segment.models WHERE name = 'blobs_auto';
 
 -- with NULLs, k = 3 given
