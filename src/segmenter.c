@@ -96,7 +96,12 @@ typedef struct CallSite
 	void	   *model_slot;		/* seg_model_arg's cache (model as a value) */
 	FmgrInfo	cache_fl;		/* seg_cached_model's call site (model by name) */
 	text	   *type_model;		/* model name found for the row type, this statement */
+	const SegModel *named;		/* the cached catalog model pipe was read from */
+	SegPipeline pipe;
 	RowBinding	bind;
+	const SegModel *bound_model;	/* bind was checked against this model... */
+	Datum	   *values;			/* deformed row, natts of the bound type */
+	bool	   *isnull;
 } CallSite;
 
 static CallSite *
@@ -126,22 +131,36 @@ bind_row(FunctionCallInfo fcinfo, CallSite *cs, HeapTupleHeader row, const SegPi
 	RowBinding *b = &cs->bind;
 	Oid			tuptype = HeapTupleHeaderGetTypeId(row);
 	int32		tuptypmod = HeapTupleHeaderGetTypMod(row);
-	uint32		h = hash_bytes((const unsigned char *) p->columns, (int) p->columns_bytes);
+	uint32		h;
 	MemoryContext old;
 	TupleDesc	td;
 	const char *name;
 
+	/* the same catalog model and row type as the last row: nothing to check */
+	if (b->tupdesc && cs->bound_model == p->model && p->model == cs->named &&
+		b->tuptype == tuptype && b->tuptypmod == tuptypmod)
+		return b;
+	h = hash_bytes((const unsigned char *) p->columns, (int) p->columns_bytes);
+
 	if (b->tupdesc && b->tuptype == tuptype && b->tuptypmod == tuptypmod &&
 		b->columns_hash == h && b->columns_bytes == p->columns_bytes && b->n_in == p->n_in)
+	{
+		cs->bound_model = p->model;
 		return b;
+	}
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	if (b->tupdesc)
 	{
 		FreeTupleDesc(b->tupdesc);
 		pfree(b->attnum);
 		pfree(b->atttype);
+		pfree(cs->values);
+		pfree(cs->isnull);
 	}
+	cs->bound_model = NULL;
 	td = lookup_rowtype_tupdesc_copy(tuptype, tuptypmod);
+	cs->values = palloc(sizeof(Datum) * Max(td->natts, 1));
+	cs->isnull = palloc(sizeof(bool) * Max(td->natts, 1));
 	b->tupdesc = td;
 	b->tuptype = tuptype;
 	b->tuptypmod = tuptypmod;
@@ -190,6 +209,7 @@ bind_row(FunctionCallInfo fcinfo, CallSite *cs, HeapTupleHeader row, const SegPi
 		b->attnum[j] = found;
 		b->atttype[j] = t;
 	}
+	cs->bound_model = p->model;
 	return b;
 }
 
@@ -242,8 +262,9 @@ category_of(Datum v, Oid t)
  * names are given for errors.
  */
 static void
-encode_row(const SegPipeline *p, const RowBinding *b, HeapTupleHeader row, double *x)
+encode_row(const SegPipeline *p, const CallSite *cs, HeapTupleHeader row, double *x)
 {
+	const RowBinding *b = &cs->bind;
 	HeapTupleData tuple;
 	int			pos = 0;
 
@@ -251,11 +272,13 @@ encode_row(const SegPipeline *p, const RowBinding *b, HeapTupleHeader row, doubl
 	ItemPointerSetInvalid(&(tuple.t_self));
 	tuple.t_tableOid = InvalidOid;
 	tuple.t_data = row;
+	/* one pass over the row, not one per column */
+	heap_deform_tuple(&tuple, b->tupdesc, cs->values, cs->isnull);
 
 	for (int j = 0; j < p->n_in; j++)
 	{
-		bool		isnull;
-		Datum		v = heap_getattr(&tuple, b->attnum[j], b->tupdesc, &isnull);
+		bool		isnull = cs->isnull[b->attnum[j] - 1];
+		Datum		v = cs->values[b->attnum[j] - 1];
 
 		if (p->types[j] == SEG_COL_CATEGORICAL)
 		{
@@ -355,7 +378,8 @@ encode_arg(FunctionCallInfo fcinfo, CallSite *cs, const SegPipeline *p, double *
 {
 	HeapTupleHeader row = PG_GETARG_HEAPTUPLEHEADER(0);
 
-	encode_row(p, bind_row(fcinfo, cs, row, p), row, x);
+	bind_row(fcinfo, cs, row, p);
+	encode_row(p, cs, row, x);
 }
 
 /* ---------- SQL: the model as a value ---------- */
@@ -378,7 +402,15 @@ pipeline_of_arg(FunctionCallInfo fcinfo, CallSite *cs, int argno, SegPipeline *p
 static void
 pipeline_of_name(CallSite *cs, text *name, SegPipeline *p)
 {
-	seg_pipeline_view(seg_cached_model(&cs->cache_fl, name, 0)->model, p);
+	const SegModel *m = seg_cached_model(&cs->cache_fl, name, 0)->model;
+
+	/* a pinned cache entry's model does not move: read its sections once */
+	if (m != cs->named)
+	{
+		seg_pipeline_view(m, &cs->pipe);
+		cs->named = m;
+	}
+	*p = cs->pipe;
 }
 
 /*

@@ -1,0 +1,65 @@
+#!/usr/bin/python3
+"""segment_of benchmark (issue 5), side by side in one run: refreshing a
+materialized view that scores every customer with segment.segment_of(c)
+(model by row type) vs the same view with id % 8 in its place, on
+1,000,000 customers x 16 numeric features (8 groups), k = 8.
+BENCH_ROWS overrides the row count.
+"""
+import os
+import time
+
+import psycopg2
+
+N = int(os.environ.get("BENCH_ROWS", "1000000"))
+DB = "segment_bench_score"
+COLS = ", ".join(f"f{j} float8" for j in range(1, 17))
+GEN = ", ".join(f"((i % 8) * {3 + j}) + random() * 4" for j in range(1, 17))
+
+
+def timed(cur, sql, repeat=3):
+    best = None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        cur.execute(sql)
+        el = time.perf_counter() - t
+        best = el if best is None else min(best, el)
+    return best
+
+
+def main():
+    admin = psycopg2.connect(dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"DROP DATABASE IF EXISTS {DB}")
+    admin.cursor().execute(f"CREATE DATABASE {DB}")
+    conn = psycopg2.connect(dbname=DB)
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("CREATE EXTENSION segment")
+    cur.execute(f"CREATE TABLE customers (id int PRIMARY KEY, {COLS})")
+    cur.execute("SELECT setseed(0.5)")
+    cur.execute(f"INSERT INTO customers SELECT i, {GEN} FROM generate_series(1, {N}) i")
+    cur.execute("VACUUM ANALYZE customers")
+
+    t = time.perf_counter()
+    cur.execute("SELECT segment.train('bench', 'customers', NULL, 8, '{\"seed\": 1}')")
+    summary = cur.fetchone()[0]
+    t_train = time.perf_counter() - t
+
+    cur.execute("CREATE MATERIALIZED VIEW s AS SELECT id, segment.segment_of(c) AS seg FROM customers c WITH NO DATA")
+    cur.execute("CREATE MATERIALIZED VIEW b AS SELECT id, id % 8 AS seg FROM customers c WITH NO DATA")
+    cur.execute("REFRESH MATERIALIZED VIEW s")
+    t_s = timed(cur, "REFRESH MATERIALIZED VIEW s")
+    t_b = timed(cur, "REFRESH MATERIALIZED VIEW b")
+    cur.execute("SELECT count(DISTINCT seg) FROM s")
+    used = cur.fetchone()[0]
+    print(f"segment_of benchmark: {N} customers x 16 numeric features, k = 8")
+    print(f"   train(): {t_train:.2f} s ({summary['rows_used']} rows, inertia {summary['inertia']:.6g}); "
+          f"{used} segments used")
+    print(f"   REFRESH with segment_of(c): {t_s:.2f} s ({N / t_s:,.0f} rows/s); with id % 8: {t_b:.2f} s")
+    print(f"   ratio segment_of/id % 8 = {t_s / t_b:.2f}  (target <= 1.5)")
+    conn.close()
+    admin.cursor().execute(f"DROP DATABASE {DB}")
+
+
+if __name__ == "__main__":
+    main()
