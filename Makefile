@@ -22,6 +22,7 @@ OBJS = \
 	src/rfm.o \
 	src/segmenter.o \
 	src/segmenter_build.o \
+	src/segment_of_support.o \
 	src/rfm_grade.o
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql

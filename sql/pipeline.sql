@@ -95,3 +95,18 @@ SELECT segment.segmenter_model('{a,b}', '{numeric,categorical}', '{0,1}', '{"b":
 SELECT segment.segmenter_model('{a}', '{numeric}', '{0}', NULL, '{0}', '{0}', '{{0}}');
 SELECT segment.segment_of(1, segment.kmeans_model('{{1}}'));
 SELECT segment.segment_of(c, segment.kmeans_model('{{1}}')) FROM cust c LIMIT 1;
+
+-- the planner passes a table's row column by column (no composite datum per row) ...
+EXPLAIN (VERBOSE, COSTS OFF) SELECT segment.segment_of(c) FROM cust c;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT segment.segment_of(c, 'cust_seg') FROM cust c;
+-- ... with the same results as scoring the row value
+SELECT count(*) FILTER (WHERE segment.segment_of(c) = segment.segment_of(ROW(c.*)::cust)
+                          AND segment.segment_of(c, 'cust_seg') = segment.segment_of(ROW(c.*)::cust, 'cust_seg')
+                          AND segment.segment_of(c, m.model) = segment.segment_of(ROW(c.*)::cust, m.model)) AS same,
+       count(*) AS customers
+FROM cust c, segment.latest_models m WHERE m.name = 'cust_seg';
+-- ... but not where the whole row can be NULL (outer join): that row scores NULL
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT segment.segment_of(c) FROM (VALUES (1), (-1)) v(id) LEFT JOIN cust c USING (id);
+SELECT v.id, segment.segment_of(c) IS NULL AS no_row FROM (VALUES (1), (-1)) v(id) LEFT JOIN cust c USING (id)
+ORDER BY v.id;

@@ -12,25 +12,45 @@ CREATE FUNCTION @extschema@.segmenter_model(columns text[], column_types text[],
 COMMENT ON FUNCTION @extschema@.segmenter_model(text[], text[], float8[], jsonb, float8[], float8[], float8[], text[], jsonb) IS
     'a train() pipeline model from SQL values: columns, their kinds, NULL replacements, one-hot categories, scaler, centroids';
 
+-- segment_of(c) on the whole row of a table is planned as segment_of_columns*(row type, [model,]
+-- c.col1, c.col2, ...): no composite datum per row (segment_of_support, src/segment_of_support.c)
+CREATE FUNCTION @extschema@.segment_of_support(internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'seg_segment_of_support' LANGUAGE C STRICT;
+CREATE FUNCTION @extschema@.segment_of_columns(row_type regtype, VARIADIC "any") RETURNS int
+    AS 'MODULE_PATHNAME', 'seg_segment_of_columns' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION @extschema@.segment_of_columns_named(row_type regtype, model text, VARIADIC "any") RETURNS int
+    AS 'MODULE_PATHNAME', 'seg_segment_of_columns_named' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION @extschema@.segment_of_columns_model(row_type regtype, model @extschema@.model, VARIADIC "any") RETURNS int
+    AS 'MODULE_PATHNAME', 'seg_segment_of_columns_model' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.segment_of_columns(regtype, "any") IS
+    'segment_of(row) on a row passed column by column (what the planner makes of segment_of(c))';
+COMMENT ON FUNCTION @extschema@.segment_of_columns_named(regtype, text, "any") IS
+    'segment_of(row, name) on a row passed column by column';
+COMMENT ON FUNCTION @extschema@.segment_of_columns_model(regtype, @extschema@.model, "any") IS
+    'segment_of(row, model) on a row passed column by column';
+
 -- the model as a value: IMMUTABLE, decoded once per call site (joins with the catalog, Citus)
 CREATE FUNCTION @extschema@.segment_features(customer anyelement, model @extschema@.model) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'seg_segment_features' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION @extschema@.segment_of(customer anyelement, model @extschema@.model) RETURNS int
-    AS 'MODULE_PATHNAME', 'seg_segment_of' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'seg_segment_of' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT @extschema@.segment_of_support;
 CREATE FUNCTION @extschema@.segment_distances(customer anyelement, model @extschema@.model) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'seg_segment_distances' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION @extschema@.segment_label(customer anyelement, model @extschema@.model) RETURNS text
     AS 'MODULE_PATHNAME', 'seg_segment_label' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 -- by name: the latest version, through the per-backend model cache
 CREATE FUNCTION @extschema@.segment_of(customer anyelement, model text) RETURNS int
-    AS 'MODULE_PATHNAME', 'seg_segment_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'seg_segment_of' LANGUAGE C STABLE STRICT PARALLEL SAFE
+    SUPPORT @extschema@.segment_of_support;
 CREATE FUNCTION @extschema@.segment_distances(customer anyelement, model text) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'seg_segment_distances' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION @extschema@.segment_label(customer anyelement, model text) RETURNS text
     AS 'MODULE_PATHNAME', 'seg_segment_label' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 -- by row type: the one model trained on this row's table
 CREATE FUNCTION @extschema@.segment_of(customer anyelement) RETURNS int
-    AS 'MODULE_PATHNAME', 'seg_segment_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'seg_segment_of' LANGUAGE C STABLE STRICT PARALLEL SAFE
+    SUPPORT @extschema@.segment_of_support;
 CREATE FUNCTION @extschema@.segment_distances(customer anyelement) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'seg_segment_distances' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION @extschema@.segment_label(customer anyelement) RETURNS text

@@ -100,6 +100,7 @@ typedef struct CallSite
 	SegPipeline pipe;
 	RowBinding	bind;
 	const SegModel *bound_model;	/* bind was checked against this model... */
+	bool		columns_checked;	/* segment_of_columns: argument types match bind */
 	Datum	   *values;			/* deformed row, natts of the bound type */
 	bool	   *isnull;
 } CallSite;
@@ -126,11 +127,9 @@ is_number_type(Oid t)
 }
 
 static const RowBinding *
-bind_row(FunctionCallInfo fcinfo, CallSite *cs, HeapTupleHeader row, const SegPipeline *p)
+bind_type(FunctionCallInfo fcinfo, CallSite *cs, Oid tuptype, int32 tuptypmod, const SegPipeline *p)
 {
 	RowBinding *b = &cs->bind;
-	Oid			tuptype = HeapTupleHeaderGetTypeId(row);
-	int32		tuptypmod = HeapTupleHeaderGetTypMod(row);
 	uint32		h;
 	MemoryContext old;
 	TupleDesc	td;
@@ -158,6 +157,7 @@ bind_row(FunctionCallInfo fcinfo, CallSite *cs, HeapTupleHeader row, const SegPi
 		pfree(cs->isnull);
 	}
 	cs->bound_model = NULL;
+	cs->columns_checked = false;
 	td = lookup_rowtype_tupdesc_copy(tuptype, tuptypmod);
 	cs->values = palloc(sizeof(Datum) * Max(td->natts, 1));
 	cs->isnull = palloc(sizeof(bool) * Max(td->natts, 1));
@@ -262,18 +262,10 @@ category_of(Datum v, Oid t)
  * names are given for errors.
  */
 static void
-encode_row(const SegPipeline *p, const CallSite *cs, HeapTupleHeader row, double *x)
+encode_values(const SegPipeline *p, const CallSite *cs, double *x)
 {
 	const RowBinding *b = &cs->bind;
-	HeapTupleData tuple;
 	int			pos = 0;
-
-	tuple.t_len = HeapTupleHeaderGetDatumLength(row);
-	ItemPointerSetInvalid(&(tuple.t_self));
-	tuple.t_tableOid = InvalidOid;
-	tuple.t_data = row;
-	/* one pass over the row, not one per column */
-	heap_deform_tuple(&tuple, b->tupdesc, cs->values, cs->isnull);
 
 	for (int j = 0; j < p->n_in; j++)
 	{
@@ -377,9 +369,16 @@ static void
 encode_arg(FunctionCallInfo fcinfo, CallSite *cs, const SegPipeline *p, double *x)
 {
 	HeapTupleHeader row = PG_GETARG_HEAPTUPLEHEADER(0);
+	HeapTupleData tuple;
 
-	bind_row(fcinfo, cs, row, p);
-	encode_row(p, cs, row, x);
+	bind_type(fcinfo, cs, HeapTupleHeaderGetTypeId(row), HeapTupleHeaderGetTypMod(row), p);
+	tuple.t_len = HeapTupleHeaderGetDatumLength(row);
+	ItemPointerSetInvalid(&(tuple.t_self));
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = row;
+	/* one pass over the row, not one per column */
+	heap_deform_tuple(&tuple, cs->bind.tupdesc, cs->values, cs->isnull);
+	encode_values(p, cs, x);
 }
 
 /* ---------- SQL: the model as a value ---------- */
@@ -418,9 +417,8 @@ pipeline_of_name(CallSite *cs, text *name, SegPipeline *p)
  * whose source_type is the row's type, found once per call site.
  */
 static text *
-model_name_for_row(FunctionCallInfo fcinfo, CallSite *cs)
+model_name_for_type(FunctionCallInfo fcinfo, CallSite *cs, Oid t)
 {
-	Oid			t = get_fn_expr_argtype(fcinfo->flinfo, 0);
 	char	   *tname;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
@@ -473,7 +471,7 @@ static void
 pipeline_for_call(FunctionCallInfo fcinfo, CallSite *cs, SegPipeline *p)
 {
 	if (PG_NARGS() < 2)
-		pipeline_of_name(cs, model_name_for_row(fcinfo, cs), p);
+		pipeline_of_name(cs, model_name_for_type(fcinfo, cs, get_fn_expr_argtype(fcinfo->flinfo, 0)), p);
 	else if (get_fn_expr_argtype(fcinfo->flinfo, 1) == TEXTOID)
 		pipeline_of_name(cs, PG_GETARG_TEXT_PP(1), p);
 	else
@@ -558,4 +556,94 @@ seg_segment_label(PG_FUNCTION_ARGS)
 	for (int i = 0; i < s; i++)
 		label = seg_next_string(label);
 	PG_RETURN_TEXT_P(cstring_to_text(label));
+}
+
+/* ---------- column by column: what the planner makes of segment_of(c) ---------- */
+
+/*
+ * The columns of a row, passed one by one after the row type (arguments
+ * first..), into cs->values/isnull in attribute order, then encoded.
+ */
+static void
+encode_columns(FunctionCallInfo fcinfo, CallSite *cs, const SegPipeline *p, int first, double *x)
+{
+	TupleDesc	td;
+	int			arg = first;
+
+	bind_type(fcinfo, cs, PG_GETARG_OID(0), -1, p);
+	td = cs->bind.tupdesc;
+	for (int a = 0; a < td->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, a);
+
+		if (att->attisdropped)
+		{
+			cs->isnull[a] = true;
+			continue;
+		}
+		/* the plan was made for this row type (a changed type replans first): check once */
+		if (arg >= PG_NARGS() ||
+			(!cs->columns_checked && get_fn_expr_argtype(fcinfo->flinfo, arg) != att->atttypid))
+			elog(ERROR, "segment_of: columns passed do not match row type %s",
+				 format_type_be(PG_GETARG_OID(0)));
+		cs->isnull[a] = PG_ARGISNULL(arg);
+		cs->values[a] = cs->isnull[a] ? (Datum) 0 : PG_GETARG_DATUM(arg);
+		arg++;
+	}
+	if (arg != PG_NARGS())
+		elog(ERROR, "segment_of: columns passed do not match row type %s",
+			 format_type_be(PG_GETARG_OID(0)));
+	cs->columns_checked = true;
+	encode_values(p, cs, x);
+}
+
+static Datum
+segment_of_columns(FunctionCallInfo fcinfo, SegPipeline *p, int first)
+{
+	CallSite   *cs = call_site(fcinfo);
+	double		x[SEG_MAX_FEATURES_STACK];
+	double	   *xp = p->d <= SEG_MAX_FEATURES_STACK ? x : palloc(sizeof(double) * p->d);
+
+	encode_columns(fcinfo, cs, p, first, xp);
+	PG_RETURN_INT32(nearest(p, xp, NULL) + 1);
+}
+
+/* segment_of_columns(row_type, VARIADIC "any"): the model trained on row_type */
+PG_FUNCTION_INFO_V1(seg_segment_of_columns);
+Datum
+seg_segment_of_columns(PG_FUNCTION_ARGS)
+{
+	CallSite   *cs = call_site(fcinfo);
+	SegPipeline p;
+
+	pipeline_of_name(cs, model_name_for_type(fcinfo, cs, PG_GETARG_OID(0)), &p);
+	return segment_of_columns(fcinfo, &p, 1);
+}
+
+/* segment_of_columns_named(row_type, name, VARIADIC "any") */
+PG_FUNCTION_INFO_V1(seg_segment_of_columns_named);
+Datum
+seg_segment_of_columns_named(PG_FUNCTION_ARGS)
+{
+	CallSite   *cs = call_site(fcinfo);
+	SegPipeline p;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();		/* segment_of(c, NULL) is NULL: it is strict */
+	pipeline_of_name(cs, PG_GETARG_TEXT_PP(1), &p);
+	return segment_of_columns(fcinfo, &p, 2);
+}
+
+/* segment_of_columns_model(row_type, model, VARIADIC "any") */
+PG_FUNCTION_INFO_V1(seg_segment_of_columns_model);
+Datum
+seg_segment_of_columns_model(PG_FUNCTION_ARGS)
+{
+	CallSite   *cs = call_site(fcinfo);
+	SegPipeline p;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	pipeline_of_arg(fcinfo, cs, 1, &p);
+	return segment_of_columns(fcinfo, &p, 2);
 }
