@@ -40,10 +40,18 @@ SELECT count(*) FILTER (WHERE segment.segment_of(c) = segment.segment_of(c, 'cus
                           AND segment.segment_of(c) = segment.segment_of(c, m.model)) AS agree,
        count(*) AS customers
 FROM cust c, segment.latest_models m WHERE m.name = 'cust_seg';
--- distances and labels
-SELECT cardinality(segment.segment_distances(c)) AS k,
-       segment.segment_label(c) = 'segment ' || segment.segment_of(c) AS default_label
-FROM cust c WHERE id = 3;
+-- distances, and the labels train() generated from each segment's most distinctive features
+SELECT cardinality(segment.segment_distances(c)) AS k FROM cust c WHERE id = 3;
+SELECT segment.segment_label(c) AS label, count(*) AS customers, round(avg(spend)) AS avg_spend,
+       round(avg(visits)) AS avg_visits, min(plan) AS plan, round(avg(active::int), 2) AS active
+FROM cust c GROUP BY 1 ORDER BY 3;
+-- the profile: size, share, per feature the mean in original units and its z-score
+SELECT segment, label, customers, round(share::numeric, 3) AS share, feature,
+       round(mean::numeric, 2) AS mean, round(overall_mean::numeric, 2) AS overall, round(z::numeric, 2) AS z
+FROM segment.profile('cust_seg') ORDER BY segment, feature;
+SELECT count(*) AS rows FROM segment.profile('cust_seg', 1);
+SELECT * FROM segment.profile('no_such_model');
+SELECT * FROM segment.profile('cust_seg', 7);
 
 -- a row built by hand, a NULL-filled row, an unseen category (-> "other")
 SELECT segment.segment_of(ROW(0, 1000, 30, 'pro', true, 0)::cust) = segment.segment_of(c) AS hand_row_like_pro
@@ -74,6 +82,7 @@ ALTER TABLE cust_copy ADD COLUMN visits text;
 SELECT segment.segment_of(c, 'cust_seg') FROM cust_copy c LIMIT 1;
 
 -- train() errors
+\set VERBOSITY terse
 SELECT segment.train('', 'cust');
 SELECT segment.train('x', 'cust', '{spend,nope}');
 SELECT segment.train('x', 'cust', '{spend}', 0);
@@ -83,6 +92,7 @@ INSERT INTO keys_only VALUES (1, 1);
 SELECT segment.train('x', 'keys_only');
 CREATE TABLE when_only (at timestamptz);
 SELECT segment.train('x', 'when_only', '{at}');
+\set VERBOSITY default
 SELECT segment.segment_of(1, 'cust_seg');
 
 -- segmenter_model() checks its arguments

@@ -67,6 +67,53 @@ COMMENT ON FUNCTION @extschema@.segment_label(anyelement, @extschema@.model) IS 
 COMMENT ON FUNCTION @extschema@.segment_label(anyelement, text) IS 'the label of a row''s segment';
 COMMENT ON FUNCTION @extschema@.segment_label(anyelement) IS 'the label of a row''s segment';
 
+-- Readable segment labels from the most distinctive features (|z| >= 0.5, at most 3):
+-- "high spend", "low visits", "active" / "not active", "plan pro" (a category over-represented).
+CREATE FUNCTION @extschema@.segment_labels_for(centroids float8[], scale_offset float8[], scale_factor float8[],
+                                               feature_mean float8[], feature_std float8[],
+                                               features text[], column_types text[], columns text[])
+RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH f AS (
+        SELECT j, features[j] AS feature,
+               -- the column this feature encodes, and its kind
+               (SELECT c FROM unnest(columns, column_types) AS u(c, t)
+                WHERE features[j] = c OR features[j] LIKE c || '=%' LIMIT 1) AS col,
+               (SELECT t FROM unnest(columns, column_types) AS u(c, t)
+                WHERE features[j] = c OR features[j] LIKE c || '=%' LIMIT 1) AS kind
+        FROM generate_subscripts(features, 1) j),
+    z AS (
+        SELECT s, f.j, f.feature, f.col, f.kind,
+               CASE WHEN feature_std[f.j] > 0
+                    THEN (centroids[s][f.j] * scale_factor[f.j] + scale_offset[f.j] - feature_mean[f.j]) / feature_std[f.j]
+               END AS z
+        FROM generate_subscripts(centroids, 1) s, f),
+    words AS (
+        SELECT s, z, j,
+               CASE kind
+                   WHEN 'numeric' THEN CASE WHEN z > 0 THEN 'high ' ELSE 'low ' END || col
+                   WHEN 'boolean' THEN CASE WHEN z > 0 THEN col ELSE 'not ' || col END
+                   ELSE CASE WHEN feature LIKE '%=(other)' THEN 'other ' || col
+                             ELSE col || ' ' || substr(feature, length(col) + 2) END
+               END AS word,
+               row_number() OVER (PARTITION BY s ORDER BY abs(z) DESC, j) AS rank
+        FROM z
+        WHERE abs(z) >= 0.5 AND (kind <> 'categorical' OR z > 0)),
+    named AS (
+        SELECT s, coalesce((SELECT string_agg(w.word, ', ' ORDER BY w.rank) FROM words w
+                            WHERE w.s = g.s AND w.rank <= 3), 'average') AS label
+        FROM generate_subscripts(centroids, 1) g(s)),
+    unique_labels AS (
+        SELECT s, label || CASE WHEN count(*) OVER (PARTITION BY label) > 1
+                                THEN ' #' || row_number() OVER (PARTITION BY label ORDER BY s) ELSE '' END AS label
+        FROM named)
+    SELECT array_agg(label ORDER BY s) FROM unique_labels
+$$;
+COMMENT ON FUNCTION @extschema@.segment_labels_for(float8[], float8[], float8[], float8[], float8[], text[], text[], text[]) IS
+    'labels of k segments from their most distinctive features (train() stores them in the model)';
+
 CREATE FUNCTION @extschema@.train(name text, source regclass, features text[] DEFAULT NULL,
                                   k int DEFAULT NULL, options jsonb DEFAULT '{}')
 RETURNS jsonb
@@ -86,6 +133,9 @@ DECLARE
     impute float8[] := '{}';
     offs float8[] := '{}';
     facs float8[] := '{}';
+    fmean float8[] := '{}';     -- per encoded feature, over the training rows (after NULL replacement)
+    fstd float8[] := '{}';
+    labels text[];
     cats jsonb := '{}';
     agg text := 'count(*)';
     stats jsonb;
@@ -201,6 +251,8 @@ BEGIN
                     CONTINUE;
                 END IF;
                 impute := impute || mean;
+                fmean := fmean || mean;
+                fstd := fstd || sqrt(var);
                 offs := offs || CASE scaling WHEN 'standard' THEN mean WHEN 'minmax' THEN lo ELSE 0 END;
                 facs := facs || CASE scaling WHEN 'standard' THEN CASE WHEN sqrt(var) > 0 THEN sqrt(var) ELSE 1 END
                                              WHEN 'minmax' THEN CASE WHEN hi > lo THEN hi - lo ELSE 1 END ELSE 1 END;
@@ -215,6 +267,8 @@ BEGIN
                 -- NULL becomes the more frequent value
                 impute := impute || CASE WHEN cnt * 2 >= nn THEN 1 ELSE 0 END::float8;
                 p := (cnt + CASE WHEN cnt * 2 >= nn THEN n - nn ELSE 0 END)::float8 / n;
+                fmean := fmean || p;
+                fstd := fstd || sqrt(p * (1 - p));
                 offs := offs || CASE scaling WHEN 'standard' THEN p ELSE 0 END;
                 facs := facs || CASE WHEN scaling = 'standard' AND p > 0 AND p < 1 THEN sqrt(p * (1 - p)) ELSE 1 END;
             ELSE
@@ -236,6 +290,8 @@ BEGIN
                     ELSE
                         p := (nn - topn)::float8 / n;     -- "other"
                     END IF;
+                    fmean := fmean || p;
+                    fstd := fstd || sqrt(p * (1 - p));
                     offs := offs || CASE scaling WHEN 'standard' THEN p ELSE 0 END;
                     facs := facs || CASE WHEN scaling = 'standard' AND p > 0 AND p < 1 THEN sqrt(p * (1 - p)) ELSE 1 END;
                 END LOOP;
@@ -263,10 +319,16 @@ BEGIN
         INTO fitted USING prep, chosen, fit_opts;
     m := @extschema@.model_info(fitted) -> 'metrics';
     m := m || jsonb_build_object('k_chosen_by', CASE WHEN k IS NULL THEN 'silhouette' ELSE 'given' END,
-                                 'scaling', scaling, 'max_categories', max_cats)
+                                 'scaling', scaling, 'max_categories', max_cats,
+                                 'cluster_sizes', @extschema@.model_info(fitted) -> 'cluster_sizes',
+                                 'feature_mean', to_jsonb(fmean), 'feature_std', to_jsonb(fstd))
            || CASE WHEN sweep IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('sweep', sweep) END;
+    labels := @extschema@.segment_labels_for(@extschema@.centroids(fitted), offs, facs, fmean, fstd,
+                                             ARRAY(SELECT jsonb_array_elements_text(
+                                                 @extschema@.model_info(prep) -> 'features')),
+                                             kinds, cols);
     final := @extschema@.segmenter_model(cols, kinds, impute, cats, offs, facs,
-                                         @extschema@.centroids(fitted), NULL, m);
+                                         @extschema@.centroids(fitted), labels, m);
     v := @extschema@.register_model(name, final, source, m);
     RETURN jsonb_build_object('name', name, 'version', v, 'k', chosen, 'columns', to_jsonb(cols),
                               'features', @extschema@.model_info(final) -> 'features',
@@ -276,3 +338,50 @@ END
 $fn$;
 COMMENT ON FUNCTION @extschema@.train(text, regclass, text[], int, jsonb) IS
     'train a new version of a named segmentation model on a table: NULL replacement, one-hot, scaling, k-means (k chosen by silhouette when NULL)';
+
+-- What each segment is: size, share, and per feature the mean in original units (the share of
+-- customers, for a category or a boolean) and its z-score against all customers.
+CREATE FUNCTION @extschema@.profile(model_name text, version int DEFAULT NULL)
+RETURNS TABLE (segment int, label text, customers bigint, share float8, feature text,
+               mean float8, overall_mean float8, z float8)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    mdl @extschema@.model := @extschema@.get_model(model_name, version);
+BEGIN
+    IF mdl IS NULL THEN
+        RAISE EXCEPTION 'model "%"% does not exist', model_name,
+            CASE WHEN version IS NULL THEN '' ELSE format(' version %s', version) END
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF @extschema@.model_kind(mdl) <> 'segmenter' THEN
+        RAISE EXCEPTION 'model "%" is a % model; profile() reads segment.train() models',
+            model_name, @extschema@.model_kind(mdl) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    WITH m AS (
+        SELECT @extschema@.model_info(mdl) AS info, @extschema@.centroids(mdl) AS c),
+    f AS (
+        SELECT (e.j)::int AS j, e.feature,
+               (m.info -> 'scaler' -> 'offset' ->> (e.j::int - 1))::float8 AS off,
+               (m.info -> 'scaler' -> 'factor' ->> (e.j::int - 1))::float8 AS fac,
+               (m.info -> 'metrics' -> 'feature_mean' ->> (e.j::int - 1))::float8 AS fmean,
+               (m.info -> 'metrics' -> 'feature_std' ->> (e.j::int - 1))::float8 AS fstd
+        FROM m, jsonb_array_elements_text(m.info -> 'features') WITH ORDINALITY e(feature, j)),
+    s AS (
+        SELECT g.s::int AS s, m.info ->> 'segment_labels' IS NOT NULL AS has_labels,
+               (m.info -> 'segment_labels' ->> (g.s - 1)) AS label,
+               (m.info -> 'metrics' -> 'cluster_sizes' ->> (g.s - 1))::bigint AS n,
+               (SELECT sum(x::bigint) FROM jsonb_array_elements_text(m.info -> 'metrics' -> 'cluster_sizes') x) AS total
+        FROM m, generate_subscripts(m.c, 1) g(s))
+    SELECT s.s, coalesce(s.label, 'segment ' || s.s), s.n, s.n::float8 / nullif(s.total, 0), f.feature,
+           m.c[s.s][f.j] * coalesce(f.fac, 1) + coalesce(f.off, 0),
+           f.fmean,
+           (m.c[s.s][f.j] * coalesce(f.fac, 1) + coalesce(f.off, 0) - f.fmean) / nullif(f.fstd, 0)
+    FROM m, s, f
+    ORDER BY s.s, f.j;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.profile(text, int) IS
+    'per segment: label, size, share, and per feature the mean in original units and its z-score';
