@@ -50,6 +50,15 @@ SELECT segment, label, customers, round(share::numeric, 3) AS share, feature,
        round(mean::numeric, 2) AS mean, round(overall_mean::numeric, 2) AS overall, round(z::numeric, 2) AS z
 FROM segment.profile('cust_seg') ORDER BY segment, feature;
 SELECT count(*) AS rows FROM segment.profile('cust_seg', 1);
+-- why customer 5 (a pro customer) is where it is: per feature, value vs segment mean, and the
+-- feature's share of the distance to its centroid and to the runner-up's (shares add up to 1)
+SELECT segment, runner_up, feature, round(value::numeric, 2) AS value, round(segment_mean::numeric, 2) AS segment_mean,
+       round(share_of_distance::numeric, 3) AS share, round(runner_up_mean::numeric, 2) AS runner_up_mean,
+       round(share_of_runner_up_distance::numeric, 3) AS runner_up_share
+FROM cust c, segment.segment_explain(c) WHERE c.id = 5;
+SELECT round(sum(share_of_distance)::numeric, 9) AS total, round(sum(share_of_runner_up_distance)::numeric, 9) AS runner_up_total,
+       bool_and(segment = segment.segment_of(c)) AS same_segment
+FROM cust c, segment.segment_explain(c, 'cust_seg') WHERE c.id = 5;
 SELECT * FROM segment.profile('no_such_model');
 SELECT * FROM segment.profile('cust_seg', 7);
 

@@ -385,3 +385,28 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.profile(text, int) IS
     'per segment: label, size, share, and per feature the mean in original units and its z-score';
+
+-- Why a customer is in its segment: per feature, the customer's value and the segment's mean
+-- (original units) and the feature's share of the squared distance to the segment's centroid
+-- and to the runner-up's.
+CREATE FUNCTION @extschema@.segment_explain(customer anyelement, model @extschema@.model,
+    OUT segment int, OUT runner_up int, OUT feature text, OUT value float8, OUT segment_mean float8,
+    OUT share_of_distance float8, OUT runner_up_mean float8, OUT share_of_runner_up_distance float8)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'seg_segment_explain' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.segment_explain(customer anyelement, model text,
+    OUT segment int, OUT runner_up int, OUT feature text, OUT value float8, OUT segment_mean float8,
+    OUT share_of_distance float8, OUT runner_up_mean float8, OUT share_of_runner_up_distance float8)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'seg_segment_explain' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.segment_explain(customer anyelement,
+    OUT segment int, OUT runner_up int, OUT feature text, OUT value float8, OUT segment_mean float8,
+    OUT share_of_distance float8, OUT runner_up_mean float8, OUT share_of_runner_up_distance float8)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'seg_segment_explain' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.segment_explain(anyelement, @extschema@.model) IS
+    'per feature: value, segment mean, share of the distance to the segment and to the runner-up';
+COMMENT ON FUNCTION @extschema@.segment_explain(anyelement, text) IS
+    'per feature: value, segment mean, share of the distance to the segment and to the runner-up';
+COMMENT ON FUNCTION @extschema@.segment_explain(anyelement) IS
+    'per feature: value, segment mean, share of the distance to the segment and to the runner-up';

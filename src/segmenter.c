@@ -26,6 +26,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/tuplestore.h"
 #include "utils/typcache.h"
 #include "executor/spi.h"
 
@@ -646,4 +647,75 @@ seg_segment_of_columns_model(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	pipeline_of_arg(fcinfo, cs, 1, &p);
 	return segment_of_columns(fcinfo, &p, 2);
+}
+
+/* ---------- why is this customer in this segment ---------- */
+
+/*
+ * segment_explain(row [, model]) → per encoded feature: the row's value and
+ * the segment's mean (original units), and the feature's share of the
+ * squared distance to the segment's centroid and to the runner-up's.
+ */
+PG_FUNCTION_INFO_V1(seg_segment_explain);
+Datum
+seg_segment_explain(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	CallSite   *cs = call_site(fcinfo);
+	SegPipeline p;
+	double	   *x;
+	double	   *dist;
+	int			best,
+				second = -1;
+	double		d_best,
+				d_second = 0;
+	const SegSection *fs;
+	const char *feature;
+
+	SEG_ROW_ARG_CHECK();
+	InitMaterializedSRF(fcinfo, 0);
+	pipeline_for_call(fcinfo, cs, &p);
+	x = palloc(sizeof(double) * p.d);
+	dist = palloc(sizeof(double) * p.k);
+	encode_arg(fcinfo, cs, &p, x);
+	best = nearest(&p, x, dist);
+	for (int c = 0; c < p.k; c++)
+		if (c != best && (second < 0 || dist[c] < dist[second]))
+			second = c;
+	d_best = dist[best];
+	if (second >= 0)
+		d_second = dist[second];
+	fs = seg_model_find(p.model, SEG_TAG_FEATURES, 0, 0);
+	feature = fs ? seg_section_data(p.model, fs) : NULL;
+	for (int j = 0; j < p.d; j++)
+	{
+		Datum		values[8];
+		bool		nulls[8] = {0};
+		double		off = p.offset ? p.offset[j] : 0.0;
+		double		fac = p.factor ? p.factor[j] : 1.0;
+		const double *cb = p.centroids + (size_t) best * p.d;
+		double		e = (x[j] - cb[j]) * (x[j] - cb[j]);
+
+		values[0] = Int32GetDatum(best + 1);
+		values[1] = Int32GetDatum(second + 1);
+		nulls[1] = second < 0;
+		values[2] = CStringGetTextDatum(feature ? feature : psprintf("feature %d", j + 1));
+		values[3] = Float8GetDatum(x[j] * fac + off);
+		values[4] = Float8GetDatum(cb[j] * fac + off);
+		values[5] = Float8GetDatum(d_best > 0 ? e / d_best : 0.0);
+		if (second >= 0)
+		{
+			const double *cr = p.centroids + (size_t) second * p.d;
+			double		r = (x[j] - cr[j]) * (x[j] - cr[j]);
+
+			values[6] = Float8GetDatum(cr[j] * fac + off);
+			values[7] = Float8GetDatum(d_second > 0 ? r / d_second : 0.0);
+		}
+		else
+			nulls[6] = nulls[7] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		if (feature)
+			feature = seg_next_string(feature);
+	}
+	return (Datum) 0;
 }
