@@ -30,6 +30,35 @@ SELECT segment, count(*) AS customers,
 FROM retail_rfm WHERE segment IS NOT NULL
 GROUP BY segment ORDER BY avg(r_score + (f_score + m_score) / 2.0) DESC;
 
+\echo '## Training a segmentation on RFM (log orders, log spend, recency; k chosen by silhouette over 2..8)'
+CREATE TABLE retail_customers AS
+SELECT r.customer::int AS customer_id, r.recency_days,
+       ln(r.frequency) AS log_orders, ln(greatest(r.monetary, 0) + 1) AS log_spend, c.country
+FROM retail_rfm r
+JOIN (SELECT customer_id::text AS customer, mode() WITHIN GROUP (ORDER BY country) AS country
+      FROM online_retail WHERE customer_id IS NOT NULL GROUP BY 1) c USING (customer)
+WHERE r.frequency > 0;
+SELECT s ->> 'version' AS version, s ->> 'k' AS k, s -> 'columns' AS columns, s ->> 'rows_used' AS customers
+FROM segment.train('retail', 'retail_customers', '{recency_days,log_orders,log_spend}', NULL,
+                   '{"seed": 1, "k_max": 8}') s;
+\echo 'the k sweep kept in the model (elbow and silhouette):'
+SELECT (e ->> 'k')::int AS k, round((e ->> 'inertia')::numeric) AS inertia,
+       round((e ->> 'silhouette')::numeric, 3) AS silhouette, round((e ->> 'davies_bouldin')::numeric, 3) AS davies_bouldin
+FROM segment.latest_models m, jsonb_array_elements(m.metrics -> 'sweep') e WHERE m.name = 'retail' ORDER BY 1;
+\echo 'the profile: what each segment is (means in original units)'
+SELECT segment, label, customers, round((100 * share)::numeric) AS pct,
+       round(max(mean) FILTER (WHERE feature = 'recency_days')::numeric) AS recency_days,
+       round(exp(max(mean) FILTER (WHERE feature = 'log_orders'))::numeric, 1) AS orders_geo_mean,
+       round((exp(max(mean) FILTER (WHERE feature = 'log_spend')) - 1)::numeric) AS spend_geo_mean
+FROM segment.profile('retail') GROUP BY segment, label, customers, share ORDER BY segment;
+\echo 'scoring customers with segment_of (the model trained on their table) and explaining one'
+SELECT customer_id, recency_days, round(exp(log_orders)::numeric) AS orders, round((exp(log_spend) - 1)::numeric) AS spend, country,
+       segment.segment_of(c) AS segment, segment.segment_label(c) AS label
+FROM retail_customers c ORDER BY customer_id LIMIT 5;
+SELECT feature, round(value::numeric, 2) AS value, round(segment_mean::numeric, 2) AS segment_mean,
+       round(share_of_distance::numeric, 2) AS share_of_distance
+FROM retail_customers c, segment.segment_explain(c) WHERE c.customer_id = 12347 AND abs(value - segment_mean) > 0.01;
+
 \echo '## Mall Customers: choosing k on standardized income and spending score (kmeans_sweep)'
 CREATE TEMP VIEW mall_scaled AS
 SELECT m.customer_id, m.annual_income_k, m.spending_score,
