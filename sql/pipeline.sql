@@ -129,3 +129,36 @@ EXPLAIN (VERBOSE, COSTS OFF)
 SELECT segment.segment_of(c) FROM (VALUES (1), (-1)) v(id) LEFT JOIN cust c USING (id);
 SELECT v.id, segment.segment_of(c) IS NULL AS no_row FROM (VALUES (1), (-1)) v(id) LEFT JOIN cust c USING (id)
 ORDER BY v.id;
+
+-- train() reads with the caller's privileges: row-level security applies
+CREATE TABLE rls_cust (id int PRIMARY KEY, spend float8, tier text);
+INSERT INTO rls_cust SELECT i, (i % 2) * 100 + i % 7, CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END
+FROM generate_series(1, 200) i;
+ALTER TABLE rls_cust ENABLE ROW LEVEL SECURITY;
+CREATE POLICY only_even ON rls_cust FOR SELECT USING (id % 2 = 0);
+CREATE ROLE regress_segment_trainer;
+GRANT SELECT ON rls_cust TO regress_segment_trainer;
+GRANT SELECT, INSERT ON segment.models TO regress_segment_trainer;
+SET ROLE regress_segment_trainer;
+SELECT s -> 'rows_seen' AS rows_seen, s -> 'columns' AS columns
+FROM segment.train('rls_seg', 'rls_cust', '{spend}', 1) s;
+RESET ROLE;
+SELECT metrics -> 'rows_seen' AS rows_seen_stored, created_by FROM segment.models WHERE name = 'rls_seg';
+DELETE FROM segment.models WHERE name = 'rls_seg';
+REVOKE ALL ON segment.models FROM regress_segment_trainer;
+REVOKE ALL ON rls_cust FROM regress_segment_trainer;
+DROP ROLE regress_segment_trainer;
+
+-- minmax scaling, an enum column, a varchar column
+CREATE TYPE tier AS ENUM ('bronze', 'silver', 'gold');
+CREATE TABLE members (member_id int, points int, level tier, city varchar(20));
+INSERT INTO members SELECT i, (i % 3) * 1000 + i % 10, (ARRAY['bronze', 'silver', 'gold'])[i % 3 + 1]::tier,
+                           CASE WHEN i % 5 = 0 THEN 'Oslo' ELSE 'Bergen' END
+FROM generate_series(1, 300) i;
+SELECT s -> 'k' AS k, s -> 'columns' AS columns, s -> 'features' AS features
+FROM segment.train('members_seg', 'members', NULL, 3, '{"seed": 2, "scaling": "minmax"}') s;
+SELECT level, count(DISTINCT segment.segment_of(m)) AS segments FROM members m GROUP BY level ORDER BY level;
+SELECT min(f) >= 0 AND max(f) <= 1 AS minmax_in_unit_range
+FROM members m, segment.latest_models l, unnest(segment.segment_features(m, l.model)) f
+WHERE l.name = 'members_seg';
+DELETE FROM segment.models WHERE name = 'members_seg';
