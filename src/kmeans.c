@@ -20,6 +20,7 @@
 #include "big_alloc.h"
 #include "fit_threads.h"
 #include "kmeans.h"
+#include "vecmath.h"
 
 #define SEG_KM_BLOCK 16384		/* rows per dgemm: block x k stays in cache */
 #define SEG_KM_SCRATCH (1 << 20)	/* doubles of distance scratch per thread, at most */
@@ -90,37 +91,6 @@ chunk_range(const Fit *f, int64 c, int64 *lo, int64 *hi)
 	*hi = Min(f->n, *lo + f->chunk);
 }
 
-/* Squared distance; four accumulators so the additions do not wait on each other. */
-static inline double
-sqdist(const double *a, const double *b, int d)
-{
-	double		s0 = 0.0,
-				s1 = 0.0,
-				s2 = 0.0,
-				s3 = 0.0;
-	int			j = 0;
-
-	for (; j + 4 <= d; j += 4)
-	{
-		double		t0 = a[j] - b[j],
-					t1 = a[j + 1] - b[j + 1],
-					t2 = a[j + 2] - b[j + 2],
-					t3 = a[j + 3] - b[j + 3];
-
-		s0 += t0 * t0;
-		s1 += t1 * t1;
-		s2 += t2 * t2;
-		s3 += t3 * t3;
-	}
-	for (; j < d; j++)
-	{
-		double		t = a[j] - b[j];
-
-		s0 += t * t;
-	}
-	return (s0 + s1) + (s2 + s3);
-}
-
 /* -2 x.c for rows [i0, i0 + b) and the k centres C, into D (b x k). */
 static void
 block_dot(const Fit *f, int64 i0, int b, const double *C, int k, double *D)
@@ -183,7 +153,7 @@ pp_update_chunk(void *arg, int slot, int64 c)
 	chunk_range(f, c, &lo, &hi);
 	for (int64 i = lo; i < hi; i++)
 	{
-		double		dd = sqdist(f->X + i * f->d, j->centre, f->d);
+		double		dd = seg_sqdist(f->X + i * f->d, j->centre, f->d);
 
 		if (dd < j->closest[i])
 			j->closest[i] = dd;
@@ -506,7 +476,7 @@ label_dist_chunk(void *arg, int slot, int64 c)
 
 	chunk_range(f, c, &lo, &hi);
 	for (int64 i = lo; i < hi; i++)
-		j->dist[i] = sqdist(f->X + i * f->d, j->C + (size_t) j->labels[i] * f->d, f->d);
+		j->dist[i] = seg_sqdist(f->X + i * f->d, j->C + (size_t) j->labels[i] * f->d, f->d);
 }
 
 /*
@@ -617,7 +587,7 @@ half_distances(const double *C, int k, int d, double *half, double *next_centre)
 		next_centre[a] = DBL_MAX;
 		for (int b = 0; b < k; b++)
 		{
-			double		h = a == b ? 0.0 : 0.5 * sqrt(sqdist(C + (size_t) a * d, C + (size_t) b * d, d));
+			double		h = a == b ? 0.0 : 0.5 * sqrt(seg_sqdist(C + (size_t) a * d, C + (size_t) b * d, d));
 
 			half[(size_t) a * k + b] = h;
 			if (a != b && h < next_centre[a])
@@ -654,14 +624,14 @@ run_elkan(const Fit *f, double *C, double tol, int max_iter, int restart,
 	{
 		const double *x = f->X + i * d;
 		int			best = 0;
-		double		ub = sqrt(sqdist(x, C, d));
+		double		ub = sqrt(seg_sqdist(x, C, d));
 
 		lower[i * k] = ub;
 		for (int j = 1; j < k; j++)
 		{
 			if (ub > half[(size_t) best * k + j])
 			{
-				double		dd = sqrt(sqdist(x, C + (size_t) j * d, d));
+				double		dd = sqrt(seg_sqdist(x, C + (size_t) j * d, d));
 
 				lower[i * k + j] = dd;
 				if (dd < ub)
@@ -703,13 +673,13 @@ run_elkan(const Fit *f, double *C, double tol, int max_iter, int restart,
 						continue;
 					if (!tight)
 					{
-						ub = sqrt(sqdist(x, C + (size_t) label * d, d));
+						ub = sqrt(seg_sqdist(x, C + (size_t) label * d, d));
 						lower[i * k + label] = ub;
 						tight = true;
 					}
 					if (ub > lower[i * k + j] || ub > half[(size_t) label * k + j])
 					{
-						double		dd = sqrt(sqdist(x, C + (size_t) j * d, d));
+						double		dd = sqrt(seg_sqdist(x, C + (size_t) j * d, d));
 
 						lower[i * k + j] = dd;
 						if (dd < ub)
@@ -887,7 +857,7 @@ assign_chunk(void *arg, int slot, int64 c)
 			int			best = argmin_shifted(D + (size_t) r * k, j->cnorm, k, &minv);
 
 			/* the expansion loses digits: the reported distance is exact */
-			double		exact = sqdist(f->X + (i0 + r) * d, j->C + (size_t) best * d, d);
+			double		exact = seg_sqdist(f->X + (i0 + r) * d, j->C + (size_t) best * d, d);
 
 			j->labels[i0 + r] = best;
 			if (j->dist)

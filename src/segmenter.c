@@ -34,6 +34,7 @@
 #include "model_type.h"
 #include "segmenter.h"
 #include "validate.h"
+#include "vecmath.h"
 
 /* ---------- the pipeline, read from a model (no copies) ---------- */
 
@@ -318,33 +319,6 @@ encode_values(const SegPipeline *p, const CallSite *cs, double *x)
 			x[i] = (x[i] - p->offset[i]) / p->factor[i];
 }
 
-/* Squared distance; four accumulators so the additions do not wait on each other. */
-static inline double
-sqdist(const double *a, const double *b, int d)
-{
-	double		s0 = 0.0,
-				s1 = 0.0,
-				s2 = 0.0,
-				s3 = 0.0;
-	int			i = 0;
-
-	for (; i + 4 <= d; i += 4)
-	{
-		double		t0 = a[i] - b[i],
-					t1 = a[i + 1] - b[i + 1],
-					t2 = a[i + 2] - b[i + 2],
-					t3 = a[i + 3] - b[i + 3];
-
-		s0 += t0 * t0;
-		s1 += t1 * t1;
-		s2 += t2 * t2;
-		s3 += t3 * t3;
-	}
-	for (; i < d; i++)
-		s0 += (a[i] - b[i]) * (a[i] - b[i]);
-	return (s0 + s1) + (s2 + s3);
-}
-
 /* Nearest centroid (0-based; ties to the lowest), and the squared distances when asked. */
 static int
 nearest(const SegPipeline *p, const double *x, double *dist)
@@ -354,7 +328,7 @@ nearest(const SegPipeline *p, const double *x, double *dist)
 
 	for (int c = 0; c < p->k; c++)
 	{
-		double		dd = sqdist(x, p->centroids + (size_t) c * p->d, p->d);
+		double		dd = seg_sqdist(x, p->centroids + (size_t) c * p->d, p->d);
 
 		if (dist)
 			dist[c] = dd;

@@ -6,12 +6,10 @@ computing the snapshot date, R, F, M and three quintile scores per customer.
 """
 import os
 import sys
-import time
 
-import psycopg2
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from segtest import load_online_retail  # noqa: E402
+from segtest import fresh_database, load_online_retail, timed  # noqa: E402
 
 DB = "segment_bench_rfm"
 
@@ -35,26 +33,8 @@ scored AS (
 SELECT count(*), sum(r_score) FROM scored"""
 
 
-def timed(cur, sql, repeat=3):
-    best = None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        cur.execute(sql)
-        cur.fetchall()
-        el = time.perf_counter() - t
-        best = el if best is None else min(best, el)
-    return best
-
-
 def main():
-    admin = psycopg2.connect(dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"DROP DATABASE IF EXISTS {DB}")
-    admin.cursor().execute(f"CREATE DATABASE {DB}")
-    conn = psycopg2.connect(dbname=DB, options="-c TimeZone=UTC")
-    conn.autocommit = True
-    cur = conn.cursor()
-    cur.execute("CREATE EXTENSION segment")
+    admin, conn, cur = fresh_database(DB)
     load_online_retail(cur)
     cur.execute("VACUUM ANALYZE online_retail")
     cur.execute("SELECT count(*), count(customer_id) FROM online_retail")

@@ -6,9 +6,12 @@ materialized view that scores every customer with segment.segment_of(c)
 BENCH_ROWS overrides the row count.
 """
 import os
+import sys
 import time
 
-import psycopg2
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from segtest import fresh_database, timed  # noqa: E402
 
 N = int(os.environ.get("BENCH_ROWS", "1000000"))
 DB = "segment_bench_score"
@@ -16,25 +19,8 @@ COLS = ", ".join(f"f{j} float8" for j in range(1, 17))
 GEN = ", ".join(f"((i % 8) * {3 + j}) + random() * 4" for j in range(1, 17))
 
 
-def timed(cur, sql, repeat=3):
-    best = None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        cur.execute(sql)
-        el = time.perf_counter() - t
-        best = el if best is None else min(best, el)
-    return best
-
-
 def main():
-    admin = psycopg2.connect(dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"DROP DATABASE IF EXISTS {DB}")
-    admin.cursor().execute(f"CREATE DATABASE {DB}")
-    conn = psycopg2.connect(dbname=DB)
-    conn.autocommit = True
-    cur = conn.cursor()
-    cur.execute("CREATE EXTENSION segment")
+    admin, conn, cur = fresh_database(DB)
     cur.execute(f"CREATE TABLE customers (id int PRIMARY KEY, {COLS})")
     cur.execute("SELECT setseed(0.5)")
     cur.execute(f"INSERT INTO customers SELECT i, {GEN} FROM generate_series(1, {N}) i")

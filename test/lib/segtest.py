@@ -43,3 +43,31 @@ def load_online_retail(cur):
         SELECT customer_id, invoice_no, invoice_date, quantity * unit_price AS amount
         FROM online_retail""")
     cur.execute("ANALYZE online_retail")
+
+
+def timed(cur, sql, repeat=3):
+    """Best wall time of `repeat` executions of sql (results fetched when there are any)."""
+    import time
+    best = None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        cur.execute(sql)
+        if cur.description is not None:
+            cur.fetchall()
+        el = time.perf_counter() - t
+        best = el if best is None else min(best, el)
+    return best
+
+
+def fresh_database(name):
+    """A new database with the extension: (admin connection, connection, cursor), autocommit."""
+    import psycopg2
+    admin = psycopg2.connect(dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    conn = psycopg2.connect(dbname=name, options="-c TimeZone=UTC")
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("CREATE EXTENSION segment")
+    return admin, conn, cur
