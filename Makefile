@@ -19,6 +19,7 @@ OBJS = \
 	src/big_alloc.o src/fit_threads.o src/kmeans.o \
 	src/metrics_agg.o \
 	src/metrics.o \
+	src/classification.o \
 	src/rfm.o \
 	src/segmenter.o \
 	src/segmenter_build.o \
@@ -45,7 +46,8 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # the install script: the core, then one file per capability
-INSTALL_PARTS = sql/$(EXTENSION).sql sql/$(EXTENSION)_rfm.sql sql/$(EXTENSION)_pipeline.sql
+INSTALL_PARTS = sql/$(EXTENSION).sql sql/$(EXTENSION)_rfm.sql sql/$(EXTENSION)_pipeline.sql \
+	sql/$(EXTENSION)_classification.sql
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PARTS)
 	cat $^ > $@
 

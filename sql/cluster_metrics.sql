@@ -62,3 +62,9 @@ SELECT segment.kmeans_sweep(f, 1, 3) FROM three;
 SELECT segment.kmeans_sweep(f, 4, 3) FROM three;
 SELECT segment.kmeans_sweep(f, 2, 300) FROM three;
 SELECT segment.kmeans_sweep(f, 2, 3) IS NULL AS no_rows FROM three WHERE false;
+
+-- classification_report: per class precision/recall/F1/support, accuracy, macro and weighted
+-- averages (class 1 is predicted but never actual; NULL pairs are skipped)
+SELECT jsonb_pretty(segment.classification_report(a, p))
+FROM (VALUES (0, 0), (0, 2), (1, 1), (2, 1), (2, 2), (2, 2), (3, NULL), (NULL, 1)) v(a, p);
+SELECT segment.classification_report(a, p) IS NULL AS no_rows FROM (VALUES (1, 1)) v(a, p) WHERE false;

@@ -1,0 +1,141 @@
+/*
+ * classification.c — segment.classification_report(actual, predicted):
+ * accuracy and per-class precision, recall, F1 and support, with macro and
+ * weighted averages, as scikit-learn's classification_report(output_dict=True)
+ * gives them (zero_division = 0).  Rows are label pairs in a segment.rows_state
+ * (label_pairs_transfn, shared with adjusted_rand).
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "rows_state.h"
+
+typedef struct ClassCounts
+{
+	int32		label;
+	int64		tp;				/* actual = predicted = label */
+	int64		support;		/* actual = label */
+	int64		predicted;		/* predicted = label */
+} ClassCounts;
+
+static int
+cmp_int32(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a,
+				y = *(const int32 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+class_index(const ClassCounts *c, int n, int32 label)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (c[mid].label == label)
+			return mid;
+		if (c[mid].label < label)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	elog(ERROR, "classification_report: label %d missing (cannot happen)", label);
+}
+
+static void
+append_scores(StringInfo buf, double p, double r, double f1, double support)
+{
+	appendStringInfo(buf, "{\"precision\": %.17g, \"recall\": %.17g, \"f1-score\": %.17g, \"support\": %.17g}",
+					 p, r, f1, support);
+}
+
+static double
+ratio(int64 a, int64 b)
+{
+	return b > 0 ? (double) a / (double) b : 0.0;
+}
+
+PG_FUNCTION_INFO_V1(seg_classification_report_finalfn);
+Datum
+seg_classification_report_finalfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	SegRows    *s;
+	int32	   *labels;
+	int			nl = 0;
+	ClassCounts *c;
+	int64		correct = 0;
+	double		macro[3] = {0},
+				weighted[3] = {0};
+	StringInfoData buf;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "classification_report called in non-aggregate context");
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	s = seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
+	/* a sample would bias every figure: exact or nothing */
+	if (s->rows_seen > s->n)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("classification_report holds at most %lld pairs within segment.max_fit_memory, and got %lld",
+						(long long) s->n, (long long) s->rows_seen),
+				 errhint("Raise segment.max_fit_memory.")));
+
+	/* the classes: every label seen as actual or predicted, in order */
+	labels = palloc(sizeof(int32) * 2 * Max(s->n, 1));
+	for (int64 i = 0; i < 2 * s->n; i++)
+		labels[i] = (int32) s->data[i];
+	qsort(labels, 2 * s->n, sizeof(int32), cmp_int32);
+	c = palloc0(sizeof(ClassCounts) * 2 * Max(s->n, 1));
+	for (int64 i = 0; i < 2 * s->n; i++)
+		if (nl == 0 || labels[i] != c[nl - 1].label)
+			c[nl++].label = labels[i];
+	for (int64 i = 0; i < s->n; i++)
+	{
+		int32		a = (int32) s->data[2 * i],
+					p = (int32) s->data[2 * i + 1];
+
+		c[class_index(c, nl, a)].support++;
+		c[class_index(c, nl, p)].predicted++;
+		if (a == p)
+		{
+			c[class_index(c, nl, a)].tp++;
+			correct++;
+		}
+	}
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int i = 0; i < nl; i++)
+	{
+		double		prec = ratio(c[i].tp, c[i].predicted);
+		double		rec = ratio(c[i].tp, c[i].support);
+		double		f1 = prec + rec > 0 ? 2 * prec * rec / (prec + rec) : 0.0;
+
+		appendStringInfo(&buf, "\"%d\": ", c[i].label);
+		append_scores(&buf, prec, rec, f1, (double) c[i].support);
+		appendStringInfoString(&buf, ", ");
+		macro[0] += prec;
+		macro[1] += rec;
+		macro[2] += f1;
+		weighted[0] += prec * c[i].support;
+		weighted[1] += rec * c[i].support;
+		weighted[2] += f1 * c[i].support;
+	}
+	appendStringInfo(&buf, "\"accuracy\": %.17g, \"macro avg\": ", ratio(correct, s->n));
+	append_scores(&buf, macro[0] / nl, macro[1] / nl, macro[2] / nl, (double) s->n);
+	appendStringInfoString(&buf, ", \"weighted avg\": ");
+	append_scores(&buf, weighted[0] / s->n, weighted[1] / s->n, weighted[2] / s->n, (double) s->n);
+	appendStringInfoChar(&buf, '}');
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
