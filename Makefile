@@ -20,6 +20,8 @@ OBJS = \
 	src/metrics_agg.o \
 	src/metrics.o \
 	src/classification.o \
+	src/nn.o \
+	src/mlp.o \
 	src/rfm.o \
 	src/segmenter.o \
 	src/segmenter_build.o \
@@ -47,7 +49,7 @@ include $(PGXS)
 
 # the install script: the core, then one file per capability
 INSTALL_PARTS = sql/$(EXTENSION).sql sql/$(EXTENSION)_rfm.sql sql/$(EXTENSION)_pipeline.sql \
-	sql/$(EXTENSION)_classification.sql
+	sql/$(EXTENSION)_classification.sql sql/$(EXTENSION)_mlp.sql
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PARTS)
 	cat $^ > $@
 

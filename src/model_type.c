@@ -661,6 +661,7 @@ check_metrics(const SegModel *m)
 void
 seg_model_check(const SegModel *m)
 {
+	const SegSection *s_labels;
 	int			d,
 				enc_in,
 				enc_out,
@@ -718,9 +719,15 @@ seg_model_check(const SegModel *m)
 		if (cls_out >= 0 && cls_out != cent->nrows)
 			seg_model_bad("the classifier has %d outputs for %d segments", cls_out, cent->nrows);
 	}
-	else if (seg_model_find(m, SEG_TAG_CLUSTER_SIZES, 0, 0) ||
-			 seg_model_find(m, SEG_TAG_SEGMENT_LABELS, 0, 0))
-		seg_model_bad("cluster sizes or labels without centroids");
+	else if (seg_model_find(m, SEG_TAG_CLUSTER_SIZES, 0, 0))
+		seg_model_bad("cluster sizes without centroids");
+	else if ((s_labels = seg_model_find(m, SEG_TAG_SEGMENT_LABELS, 0, 0)) != NULL)
+	{
+		/* without centroids, labels name the classifier's outputs (an mlp's classes) */
+		if (cls_out < 0)
+			seg_model_bad("labels without centroids or a classifier");
+		expect_shape(s_labels, cls_out, 1);
+	}
 	check_recommender(m);
 	check_metrics(m);
 

@@ -71,7 +71,7 @@ typedef enum SegTag
 	SEG_TAG_LAYER_BATCHNORM = 13,	/* float8 4 x out: gamma, beta, mean, var (> 0) */
 	SEG_TAG_CENTROIDS = 20,		/* float8 k x c (c = d, or the encoder's code size) */
 	SEG_TAG_CLUSTER_SIZES = 21, /* int64 1 x k, >= 0 */
-	SEG_TAG_SEGMENT_LABELS = 22,	/* text k */
+	SEG_TAG_SEGMENT_LABELS = 22,	/* text k; without centroids: the classifier's class labels */
 	SEG_TAG_USER_IDS = 30,		/* int64 n_users x 1, or text n_users */
 	SEG_TAG_ITEM_IDS = 31,		/* int64 n_items x 1, or text n_items */
 	SEG_TAG_USER_FACTORS = 32,	/* float8 n_users x f */

@@ -1,0 +1,714 @@
+/*
+ * mlp.c — segment.mlp_fit (an aggregate training a classifier network on
+ * (features, label) rows), mlp_predict and mlp_proba, and the gradient
+ * check the tests call.
+ *
+ * Rows are held like kmeans_fit's (segment.rows_state with labels: bounded,
+ * seeded sample, canonical order), standardised, split into a stratified
+ * validation share, and trained in mini-batches with early stopping that
+ * keeps the best epoch's weights.  The model (kind "mlp") stores the scaler,
+ * the layers, the class labels and the training curves.
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "common/pg_prng.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include <cblas.h>
+
+#include "model_cache.h"
+#include "model_type.h"
+#include "nn.h"
+#include "rows_state.h"
+#include "validate.h"
+
+#define SEG_MLP_MAX_CLASSES 1000
+#define SEG_MLP_MAX_HIDDEN 16
+
+typedef struct MlpOptions
+{
+	int			nhidden;
+	int			hidden[SEG_MLP_MAX_HIDDEN];
+	double		dropout;
+	bool		batch_norm;
+	double		validation;
+	uint64		seed;
+	SegTrainOptions t;
+} MlpOptions;
+
+static void
+bad_option(const char *fmt,...)
+pg_attribute_printf(1, 2) pg_attribute_noreturn();
+
+static void
+bad_option(const char *fmt,...)
+{
+	char		msg[256];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("mlp_fit: %s", msg)));
+}
+
+static double
+num_option(JsonbValue *v, const char *key, double lo, double hi)
+{
+	double		x;
+
+	if (v->type != jbvNumeric)
+		bad_option("option \"%s\" must be a number", key);
+	x = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+	if (!(x >= lo && x <= hi))
+		bad_option("option \"%s\" must be in %g..%g, got %g", key, lo, hi, x);
+	return x;
+}
+
+/* Options with their defaults (the two-stage method's 100 -> 20, dropout 0.5, batch norm). */
+static void
+parse_mlp_options(const char *text, MlpOptions *o)
+{
+	Jsonb	   *j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	memset(o, 0, sizeof(*o));
+	o->nhidden = 2;
+	o->hidden[0] = 100;
+	o->hidden[1] = 20;
+	o->dropout = 0.5;
+	o->batch_norm = true;
+	o->validation = 0.1;
+	o->seed = 0;
+	o->t.epochs = 200;
+	o->t.batch_size = 64;
+	o->t.lr = 1e-3;
+	o->t.lr_decay = 1.0;
+	o->t.adam = true;
+	o->t.momentum = 0.9;
+	o->t.beta1 = 0.9;
+	o->t.beta2 = 0.999;
+	o->t.eps = 1e-8;
+	o->t.weight_decay = 0.0;
+	o->t.patience = 20;
+	if (!JB_ROOT_IS_OBJECT(j))
+		bad_option("options must be a JSON object");
+	it = JsonbIteratorInit(&j->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE || key == NULL)
+			continue;
+		if (strcmp(key, "hidden") == 0)
+		{
+			int			n;
+
+			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
+				bad_option("option \"hidden\" must be an array of layer widths");
+			n = JsonContainerSize(v.val.binary.data);
+			if (n > SEG_MLP_MAX_HIDDEN)
+				bad_option("at most %d hidden layers", SEG_MLP_MAX_HIDDEN);
+			for (int i = 0; i < n; i++)
+				o->hidden[i] = (int) num_option(getIthJsonbValueFromContainer(v.val.binary.data, i),
+												"hidden", 1, 4096);
+			o->nhidden = n;
+		}
+		else if (strcmp(key, "dropout") == 0)
+			o->dropout = num_option(&v, key, 0, 0.95);
+		else if (strcmp(key, "batch_norm") == 0)
+		{
+			if (v.type != jbvBool)
+				bad_option("option \"batch_norm\" must be true or false");
+			o->batch_norm = v.val.boolean;
+		}
+		else if (strcmp(key, "validation") == 0)
+			o->validation = num_option(&v, key, 0, 0.5);
+		else if (strcmp(key, "seed") == 0)
+			o->seed = (uint64) num_option(&v, key, 0, 1e15);
+		else if (strcmp(key, "epochs") == 0)
+			o->t.epochs = (int) num_option(&v, key, 1, 100000);
+		else if (strcmp(key, "batch_size") == 0)
+			o->t.batch_size = (int) num_option(&v, key, 2, 65536);
+		else if (strcmp(key, "lr") == 0)
+			o->t.lr = num_option(&v, key, 1e-9, 10);
+		else if (strcmp(key, "lr_decay") == 0)
+			o->t.lr_decay = num_option(&v, key, 0.5, 1);
+		else if (strcmp(key, "momentum") == 0)
+			o->t.momentum = num_option(&v, key, 0, 0.999);
+		else if (strcmp(key, "weight_decay") == 0)
+			o->t.weight_decay = num_option(&v, key, 0, 1);
+		else if (strcmp(key, "patience") == 0)
+			o->t.patience = (int) num_option(&v, key, 1, 100000);
+		else if (strcmp(key, "optimizer") == 0)
+		{
+			if (v.type != jbvString)
+				bad_option("option \"optimizer\" must be \"adam\" or \"sgd\"");
+			if (v.val.string.len == 4 && strncmp(v.val.string.val, "adam", 4) == 0)
+				o->t.adam = true;
+			else if (v.val.string.len == 3 && strncmp(v.val.string.val, "sgd", 3) == 0)
+				o->t.adam = false;
+			else
+				bad_option("option \"optimizer\" must be \"adam\" or \"sgd\"");
+		}
+		else
+			bad_option("unknown option \"%s\"", key);
+		key = NULL;
+	}
+}
+
+/* ---------- the aggregate ---------- */
+
+static MemoryContext
+mlp_agg_context(FunctionCallInfo fcinfo)
+{
+	MemoryContext cxt;
+
+	if (!AggCheckCallContext(fcinfo, &cxt))
+		elog(ERROR, "mlp_fit called in non-aggregate context");
+	return cxt;
+}
+
+extern int	seg_max_fit_memory_kb;
+
+/* mlp_fit(features, label [, options]): rows with a NULL array or label are skipped */
+PG_FUNCTION_INFO_V1(seg_mlp_fit_transfn);
+Datum
+seg_mlp_fit_transfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = mlp_agg_context(fcinfo);
+	SegRows    *s = PG_ARGISNULL(0) ? NULL : seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
+	const double *x;
+	int			d;
+	char	   *opts;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		if (s == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
+	}
+	x = seg_check_vector(PG_GETARG_ARRAYTYPE_P(1), "features", s ? s->d : -1, &d);
+	opts = (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+		? JsonbToCString(NULL, &PG_GETARG_JSONB_P(3)->root, VARSIZE(PG_GETARG_JSONB_P(3))) : "{}";
+	if (s == NULL)
+	{
+		MlpOptions o;
+
+		parse_mlp_options(opts, &o);	/* bad options fail at the first row */
+		s = seg_rows_create(aggcxt, d, 0, true, opts, o.seed,
+							seg_rows_budget(d, true, seg_max_fit_memory_kb));
+	}
+	else if (strcmp(s->options, opts) != 0)
+		bad_option("options must be the same for every row");
+	seg_rows_offer(s, x, PG_GETARG_INT32(2));
+	PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
+}
+
+static int
+cmp_int32(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a,
+				y = *(const int32 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+class_of(const int32 *classes, int nc, int32 label)
+{
+	int			lo = 0,
+				hi = nc - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (classes[mid] == label)
+			return mid;
+		if (classes[mid] < label)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/* Accuracy and mean loss of the network (evaluation mode) on rows idx[0..n). */
+static void
+evaluate(SegNetwork *net, const double *X, int d, const int32 *y, const int64 *idx, int64 n,
+		 double *xb, int32 *yb, double *loss, double *acc)
+{
+	double		total = 0.0;
+	int64		correct = 0;
+	int			nc = net->layers[net->nlayers - 1].out;
+
+	for (int64 i0 = 0; i0 < n; i0 += net->max_batch)
+	{
+		int			b = (int) Min(net->max_batch, n - i0);
+		const double *out;
+
+		for (int r = 0; r < b; r++)
+		{
+			memcpy(xb + (size_t) r * d, X + idx[i0 + r] * d, sizeof(double) * d);
+			yb[r] = y[idx[i0 + r]];
+		}
+		out = seg_net_forward(net, xb, b, false, NULL);
+		total += seg_net_loss(SEG_LOSS_SOFTMAX_CE, out, b, nc, yb, NULL, NULL) * b;
+		for (int r = 0; r < b; r++)
+		{
+			int			best = 0;
+
+			for (int c = 1; c < nc; c++)
+				if (out[(size_t) r * nc + c] > out[(size_t) r * nc + best])
+					best = c;
+			correct += (best == yb[r]);
+		}
+	}
+	*loss = n > 0 ? total / n : NAN;
+	*acc = n > 0 ? (double) correct / n : NAN;
+}
+
+static void
+append_curve(StringInfo buf, const char *name, const double *v, int n)
+{
+	appendStringInfo(buf, ", \"%s\": [", name);
+	for (int i = 0; i < n; i++)
+		appendStringInfo(buf, "%s%.6g", i ? ", " : "", v[i]);
+	appendStringInfoChar(buf, ']');
+}
+
+PG_FUNCTION_INFO_V1(seg_mlp_fit_finalfn);
+Datum
+seg_mlp_fit_finalfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = mlp_agg_context(fcinfo);
+	MemoryContext work,
+				old;
+	SegRows    *s;
+	MlpOptions o;
+	int			d,
+				nc = 0,
+				nl;
+	int32	   *classes;
+	int32	   *y;
+	double	   *X,
+			   *mean,
+			   *sd;
+	int64	   *train_idx,
+			   *val_idx,
+				ntrain = 0,
+				nval = 0;
+	pg_prng_state rng;
+	SegNetwork	   *net;
+	int			widths[SEG_MLP_MAX_HIDDEN + 2],
+				acts[SEG_MLP_MAX_HIDDEN + 1];
+	bool		bn[SEG_MLP_MAX_HIDDEN + 1];
+	double		drop[SEG_MLP_MAX_HIDDEN + 1];
+	double	   *best,
+			   *xb,
+			   *dout,
+			   *train_curve,
+			   *val_curve;
+	int32	   *yb;
+	double		best_loss = INFINITY,
+				lr;
+	int			best_epoch = 0,
+				epoch,
+				since_best = 0;
+	double		train_loss,
+				train_acc,
+				val_loss = NAN,
+				val_acc = NAN;
+	SegModelBuilder b;
+	SegModel   *m;
+	SegModel   *result;
+	StringInfoData metrics;
+	char	  **class_names;
+	int32	   *spec;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	work = AllocSetContextCreate(CurrentMemoryContext, "segment mlp_fit", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	s = seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
+	parse_mlp_options(s->options, &o);
+	seg_rows_sort(s);			/* the same rows in the same order, whatever the plan */
+	d = s->d;
+	if (s->n < 2)
+		bad_option("needs at least 2 rows, got %lld", (long long) s->n);
+
+	/* classes: the distinct labels, in order */
+	classes = palloc(sizeof(int32) * s->n);
+	memcpy(classes, s->labels, sizeof(int32) * s->n);
+	qsort(classes, s->n, sizeof(int32), cmp_int32);
+	for (int64 i = 0; i < s->n; i++)
+		if (nc == 0 || classes[i] != classes[nc - 1])
+			classes[nc++] = classes[i];
+	if (nc < 2 || nc > SEG_MLP_MAX_CLASSES)
+		bad_option("needs 2..%d classes, got %d", SEG_MLP_MAX_CLASSES, nc);
+	y = palloc(sizeof(int32) * s->n);
+	for (int64 i = 0; i < s->n; i++)
+		y[i] = class_of(classes, nc, s->labels[i]);
+
+	/* standardise: the scaler goes into the model */
+	X = palloc(sizeof(double) * s->n * d);
+	mean = palloc0(sizeof(double) * d);
+	sd = palloc0(sizeof(double) * d);
+	for (int64 i = 0; i < s->n; i++)
+		for (int t = 0; t < d; t++)
+			mean[t] += s->data[i * d + t];
+	for (int t = 0; t < d; t++)
+		mean[t] /= s->n;
+	for (int64 i = 0; i < s->n; i++)
+		for (int t = 0; t < d; t++)
+			sd[t] += (s->data[i * d + t] - mean[t]) * (s->data[i * d + t] - mean[t]);
+	for (int t = 0; t < d; t++)
+	{
+		sd[t] = sqrt(sd[t] / s->n);
+		if (!(sd[t] > 0))
+			sd[t] = 1.0;
+	}
+	for (int64 i = 0; i < s->n; i++)
+		for (int t = 0; t < d; t++)
+			X[i * d + t] = (s->data[i * d + t] - mean[t]) / sd[t];
+
+	/* stratified validation split, seeded: each class gives its share */
+	pg_prng_seed(&rng, o.seed);
+	train_idx = palloc(sizeof(int64) * s->n);
+	val_idx = palloc(sizeof(int64) * s->n);
+	for (int c = 0; c < nc; c++)
+	{
+		int64		cnt = 0,
+					nv;
+		int64	   *members = palloc(sizeof(int64) * s->n);
+
+		for (int64 i = 0; i < s->n; i++)
+			if (y[i] == c)
+				members[cnt++] = i;
+		for (int64 i = cnt - 1; i > 0; i--)
+		{
+			int64		j = (int64) pg_prng_uint64_range(&rng, 0, i);
+			int64		t = members[i];
+
+			members[i] = members[j];
+			members[j] = t;
+		}
+		nv = cnt > 1 ? (int64) floor(o.validation * cnt + 0.5) : 0;
+		nv = Min(nv, cnt - 1);
+		for (int64 i = 0; i < cnt; i++)
+		{
+			if (i < nv)
+				val_idx[nval++] = members[i];
+			else
+				train_idx[ntrain++] = members[i];
+		}
+		pfree(members);
+	}
+
+	/* the network: hidden layers (ReLU, batch norm, dropout), then the class logits */
+	nl = o.nhidden + 1;
+	widths[0] = d;
+	for (int l = 0; l < o.nhidden; l++)
+	{
+		widths[l + 1] = o.hidden[l];
+		acts[l] = SEG_ACT_RELU;
+		bn[l] = o.batch_norm;
+		drop[l] = o.dropout;
+	}
+	widths[nl] = nc;
+	acts[nl - 1] = SEG_ACT_IDENTITY;
+	bn[nl - 1] = false;
+	drop[nl - 1] = 0.0;
+	o.t.batch_size = (int) Min(o.t.batch_size, Max(ntrain, 2));
+	net = seg_net_create(nl, widths, acts, bn, drop, o.t.batch_size, &rng);
+	best = palloc(sizeof(double) * seg_net_state_size(net));
+	xb = palloc(sizeof(double) * o.t.batch_size * d);
+	yb = palloc(sizeof(int32) * o.t.batch_size);
+	dout = palloc(sizeof(double) * o.t.batch_size * nc);
+	train_curve = palloc(sizeof(double) * o.t.epochs);
+	val_curve = palloc(sizeof(double) * o.t.epochs);
+
+	lr = o.t.lr;
+	for (epoch = 0; epoch < o.t.epochs; epoch++)
+	{
+		double		total = 0.0;
+		int64		seen = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		/* a new seeded order each epoch */
+		for (int64 i = ntrain - 1; i > 0; i--)
+		{
+			int64		j = (int64) pg_prng_uint64_range(&rng, 0, i);
+			int64		t = train_idx[i];
+
+			train_idx[i] = train_idx[j];
+			train_idx[j] = t;
+		}
+		for (int64 i0 = 0; i0 < ntrain; i0 += o.t.batch_size)
+		{
+			int			bsz = (int) Min(o.t.batch_size, ntrain - i0);
+			const double *out;
+
+			if (bsz < 2 && o.batch_norm)
+				continue;		/* batch statistics of one row mean nothing */
+			for (int r = 0; r < bsz; r++)
+			{
+				memcpy(xb + (size_t) r * d, X + train_idx[i0 + r] * d, sizeof(double) * d);
+				yb[r] = y[train_idx[i0 + r]];
+			}
+			out = seg_net_forward(net, xb, bsz, true, &rng);
+			total += seg_net_loss(SEG_LOSS_SOFTMAX_CE, out, bsz, nc, yb, NULL, dout) * bsz;
+			seen += bsz;
+			seg_net_backward(net, dout, bsz);
+			seg_net_step(net, &o.t, lr);
+		}
+		train_curve[epoch] = seen ? total / seen : NAN;
+		if (nval > 0)
+		{
+			evaluate(net, X, d, y, val_idx, nval, xb, yb, &val_loss, &val_acc);
+			val_curve[epoch] = val_loss;
+		}
+		else
+			val_loss = val_curve[epoch] = train_curve[epoch];
+		if (val_loss < best_loss)
+		{
+			best_loss = val_loss;
+			best_epoch = epoch;
+			since_best = 0;
+			seg_net_save(net, best);
+		}
+		else if (++since_best >= o.t.patience)
+		{
+			epoch++;
+			break;
+		}
+		lr *= o.t.lr_decay;
+	}
+	seg_net_restore(net, best);
+	evaluate(net, X, d, y, train_idx, ntrain, xb, yb, &train_loss, &train_acc);
+	if (nval > 0)
+		evaluate(net, X, d, y, val_idx, nval, xb, yb, &val_loss, &val_acc);
+
+	/* the model */
+	seg_builder_init(&b, SEG_KIND_MLP);
+	seg_builder_add(&b, SEG_TAG_SCALE_OFFSET, SEG_DT_FLOAT8, 0, 0, 1, d, mean, sizeof(double) * d);
+	seg_builder_add(&b, SEG_TAG_SCALE_FACTOR, SEG_DT_FLOAT8, 0, 0, 1, d, sd, sizeof(double) * d);
+	spec = palloc(sizeof(int32) * 4 * nl);
+	for (int l = 0; l < nl; l++)
+	{
+		SegLayer   *L = &net->layers[l];
+
+		spec[4 * l] = L->in;
+		spec[4 * l + 1] = L->out;
+		spec[4 * l + 2] = l == nl - 1 ? SEG_ACT_SOFTMAX : L->act;
+		spec[4 * l + 3] = L->bn ? 1 : 0;
+		seg_builder_add(&b, SEG_TAG_LAYER_WEIGHTS, SEG_DT_FLOAT8, SEG_NET_CLASSIFIER, l,
+						L->out, L->in, L->W, sizeof(double) * L->out * L->in);
+		seg_builder_add(&b, SEG_TAG_LAYER_BIAS, SEG_DT_FLOAT8, SEG_NET_CLASSIFIER, l,
+						1, L->out, L->b, sizeof(double) * L->out);
+		if (L->bn)
+		{
+			double	   *st = palloc(sizeof(double) * 4 * L->out);
+
+			memcpy(st, L->gamma, sizeof(double) * L->out);
+			memcpy(st + L->out, L->beta, sizeof(double) * L->out);
+			memcpy(st + 2 * L->out, L->rmean, sizeof(double) * L->out);
+			memcpy(st + 3 * L->out, L->rvar, sizeof(double) * L->out);
+			seg_builder_add(&b, SEG_TAG_LAYER_BATCHNORM, SEG_DT_FLOAT8, SEG_NET_CLASSIFIER, l,
+							4, L->out, st, sizeof(double) * 4 * L->out);
+		}
+	}
+	seg_builder_add(&b, SEG_TAG_LAYER_SPEC, SEG_DT_INT32, SEG_NET_CLASSIFIER, 0, nl, 4,
+					spec, sizeof(int32) * 4 * nl);
+	class_names = palloc(sizeof(char *) * nc);
+	for (int c = 0; c < nc; c++)
+		class_names[c] = psprintf("%d", classes[c]);
+	seg_builder_add_strings(&b, SEG_TAG_SEGMENT_LABELS, 0, 0, nc, (const char *const *) class_names);
+
+	initStringInfo(&metrics);
+	appendStringInfo(&metrics, "{\"algorithm\": \"mlp\", \"options\": %s, \"classes\": [", s->options);
+	for (int c = 0; c < nc; c++)
+		appendStringInfo(&metrics, "%s%d", c ? ", " : "", classes[c]);
+	appendStringInfo(&metrics, "], \"rows_seen\": %lld, \"rows_used\": %lld, \"train_rows\": %lld, "
+					 "\"validation_rows\": %lld, \"epochs\": %d, \"best_epoch\": %d, "
+					 "\"train_loss\": %.17g, \"train_accuracy\": %.17g",
+					 (long long) s->rows_seen, (long long) s->n, (long long) ntrain, (long long) nval,
+					 epoch, best_epoch + 1, train_loss, train_acc);
+	if (nval > 0)
+		appendStringInfo(&metrics, ", \"validation_loss\": %.17g, \"validation_accuracy\": %.17g",
+						 val_loss, val_acc);
+	append_curve(&metrics, "train_curve", train_curve, epoch);
+	if (nval > 0)
+		append_curve(&metrics, "validation_curve", val_curve, epoch);
+	appendStringInfoChar(&metrics, '}');
+	{
+		Jsonb	   *jm = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics.data)));
+		char	   *txt = JsonbToCString(NULL, &jm->root, VARSIZE(jm));
+
+		seg_builder_add_strings(&b, SEG_TAG_METRICS, 0, 0, 1, (const char *const *) &txt);
+	}
+	m = seg_builder_finish(&b);
+	seg_model_check(m);
+	MemoryContextSwitchTo(old);
+	result = palloc(VARSIZE(m));
+	memcpy(result, m, VARSIZE(m));
+	MemoryContextDelete(work);
+	PG_RETURN_SEGMODEL_P(result);
+}
+
+/* ---------- scoring ---------- */
+
+/* Class probabilities of one row (length = classes); returns the class count. */
+static int
+mlp_forward_row(const SegModel *m, const double *x, int d, double **probs)
+{
+	const SegSection *spec = seg_model_find(m, SEG_TAG_LAYER_SPEC, SEG_NET_CLASSIFIER, 0);
+	const SegSection *off = seg_model_find(m, SEG_TAG_SCALE_OFFSET, 0, 0);
+	const SegSection *fac = seg_model_find(m, SEG_TAG_SCALE_FACTOR, 0, 0);
+	const int32 *rows;
+	double	   *cur,
+			   *next;
+	int			width;
+
+	if (m->kind != SEG_KIND_MLP || spec == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model of kind \"%s\" is not an mlp model", seg_model_kind_name(m->kind))));
+	rows = seg_section_data(m, spec);
+	if (d != rows[0])
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("features has %d elements, the model takes %d", d, rows[0])));
+	cur = palloc(sizeof(double) * d);
+	for (int t = 0; t < d; t++)
+		cur[t] = off ? (x[t] - ((const double *) seg_section_data(m, off))[t]) /
+			((const double *) seg_section_data(m, fac))[t] : x[t];
+	width = d;
+	for (int l = 0; l < spec->nrows; l++)
+	{
+		int			in = rows[4 * l],
+					out = rows[4 * l + 1],
+					act = rows[4 * l + 2];
+		const double *W = seg_section_data(m, seg_model_find(m, SEG_TAG_LAYER_WEIGHTS, SEG_NET_CLASSIFIER, l));
+		const double *bias = seg_section_data(m, seg_model_find(m, SEG_TAG_LAYER_BIAS, SEG_NET_CLASSIFIER, l));
+		const SegSection *bns = seg_model_find(m, SEG_TAG_LAYER_BATCHNORM, SEG_NET_CLASSIFIER, l);
+
+		next = palloc(sizeof(double) * out);
+		memcpy(next, bias, sizeof(double) * out);
+		cblas_dgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0, W, in, cur, 1, 1.0, next, 1);
+		if (bns)
+		{
+			const double *st = seg_section_data(m, bns);
+
+			for (int j = 0; j < out; j++)
+				next[j] = st[j] * (next[j] - st[2 * out + j]) / sqrt(st[3 * out + j] + 1e-5) + st[out + j];
+		}
+		if (act == SEG_ACT_SOFTMAX)
+		{
+			double		mx = -DBL_MAX,
+						sum = 0.0;
+
+			for (int j = 0; j < out; j++)
+				mx = Max(mx, next[j]);
+			for (int j = 0; j < out; j++)
+				sum += (next[j] = exp(next[j] - mx));
+			for (int j = 0; j < out; j++)
+				next[j] /= sum;
+		}
+		else
+			for (int j = 0; j < out; j++)
+				next[j] = act == SEG_ACT_RELU ? Max(next[j], 0.0)
+					: act == SEG_ACT_TANH ? tanh(next[j])
+					: act == SEG_ACT_SIGMOID ? 1.0 / (1.0 + exp(-next[j])) : next[j];
+		pfree(cur);
+		cur = next;
+		width = out;
+	}
+	*probs = cur;
+	return width;
+}
+
+static int32
+class_label(const SegModel *m, int c)
+{
+	const SegSection *s = seg_model_find(m, SEG_TAG_SEGMENT_LABELS, 0, 0);
+	const char *p;
+
+	if (s == NULL)
+		return c + 1;
+	p = seg_section_data(m, s);
+	for (int i = 0; i < c; i++)
+		p = seg_next_string(p);
+	return pg_strtoint32(p);
+}
+
+/* mlp_predict(features, model) → int: the most probable class label */
+PG_FUNCTION_INFO_V1(seg_mlp_predict);
+Datum
+seg_mlp_predict(PG_FUNCTION_ARGS)
+{
+	int			d;
+	const double *x = seg_check_vector(PG_GETARG_ARRAYTYPE_P(0), "features", -1, &d);
+	SegModel   *m = seg_model_arg(fcinfo, 1, &fcinfo->flinfo->fn_extra);
+	double	   *p;
+	int			nc = mlp_forward_row(m, x, d, &p);
+	int			best = 0;
+
+	for (int c = 1; c < nc; c++)
+		if (p[c] > p[best])
+			best = c;
+	PG_RETURN_INT32(class_label(m, best));
+}
+
+/* mlp_proba(features, model) → float8[]: probabilities in the order of the model's classes */
+PG_FUNCTION_INFO_V1(seg_mlp_proba);
+Datum
+seg_mlp_proba(PG_FUNCTION_ARGS)
+{
+	int			d;
+	const double *x = seg_check_vector(PG_GETARG_ARRAYTYPE_P(0), "features", -1, &d);
+	SegModel   *m = seg_model_arg(fcinfo, 1, &fcinfo->flinfo->fn_extra);
+	double	   *p;
+	int			nc = mlp_forward_row(m, x, d, &p);
+	Datum	   *e = palloc(sizeof(Datum) * nc);
+
+	for (int c = 0; c < nc; c++)
+		e[c] = Float8GetDatum(p[c]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(e, nc, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* _nn_gradient_check(loss text, seed bigint) → float8: largest relative gradient error */
+PG_FUNCTION_INFO_V1(seg_nn_gradient_check);
+Datum
+seg_nn_gradient_check(PG_FUNCTION_ARGS)
+{
+	char	   *loss = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	SegLoss		l;
+
+	if (strcmp(loss, "cross_entropy") == 0)
+		l = SEG_LOSS_SOFTMAX_CE;
+	else if (strcmp(loss, "mse") == 0)
+		l = SEG_LOSS_MSE;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("loss must be cross_entropy or mse")));
+	PG_RETURN_FLOAT8(seg_net_gradient_check(l, (uint64) PG_GETARG_INT64(1)));
+}
