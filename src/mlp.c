@@ -250,41 +250,6 @@ class_of(const int32 *classes, int nc, int32 label)
 	return -1;
 }
 
-/* Accuracy and mean loss of the network (evaluation mode) on rows idx[0..n). */
-static void
-evaluate(SegNetwork *net, const double *X, int d, const int32 *y, const int64 *idx, int64 n,
-		 double *xb, int32 *yb, double *loss, double *acc)
-{
-	double		total = 0.0;
-	int64		correct = 0;
-	int			nc = net->layers[net->nlayers - 1].out;
-
-	for (int64 i0 = 0; i0 < n; i0 += net->max_batch)
-	{
-		int			b = (int) Min(net->max_batch, n - i0);
-		const double *out;
-
-		for (int r = 0; r < b; r++)
-		{
-			memcpy(xb + (size_t) r * d, X + idx[i0 + r] * d, sizeof(double) * d);
-			yb[r] = y[idx[i0 + r]];
-		}
-		out = seg_net_forward(net, xb, b, false, NULL);
-		total += seg_net_loss(SEG_LOSS_SOFTMAX_CE, out, b, nc, yb, NULL, NULL) * b;
-		for (int r = 0; r < b; r++)
-		{
-			int			best = 0;
-
-			for (int c = 1; c < nc; c++)
-				if (out[(size_t) r * nc + c] > out[(size_t) r * nc + best])
-					best = c;
-			correct += (best == yb[r]);
-		}
-	}
-	*loss = n > 0 ? total / n : NAN;
-	*acc = n > 0 ? (double) correct / n : NAN;
-}
-
 static void
 append_curve(StringInfo buf, const char *name, const double *v, int n)
 {
@@ -321,17 +286,12 @@ seg_mlp_fit_finalfn(PG_FUNCTION_ARGS)
 				acts[SEG_MLP_MAX_HIDDEN + 1];
 	bool		bn[SEG_MLP_MAX_HIDDEN + 1];
 	double		drop[SEG_MLP_MAX_HIDDEN + 1];
-	double	   *best,
-			   *xb,
-			   *dout,
-			   *train_curve,
+	double	   *train_curve,
 			   *val_curve;
-	int32	   *yb;
-	double		best_loss = INFINITY,
-				lr;
-	int			best_epoch = 0,
-				epoch,
-				since_best = 0;
+	int			best_epoch,
+				epoch;
+	SegTrainData data;
+	SegTrainResult res;
 	double		train_loss,
 				train_acc,
 				val_loss = NAN,
@@ -438,73 +398,20 @@ seg_mlp_fit_finalfn(PG_FUNCTION_ARGS)
 	drop[nl - 1] = 0.0;
 	o.t.batch_size = (int) Min(o.t.batch_size, Max(ntrain, 2));
 	net = seg_net_create(nl, widths, acts, bn, drop, o.t.batch_size, &rng);
-	best = palloc(sizeof(double) * seg_net_state_size(net));
-	xb = palloc(sizeof(double) * o.t.batch_size * d);
-	yb = palloc(sizeof(int32) * o.t.batch_size);
-	dout = palloc(sizeof(double) * o.t.batch_size * nc);
-	train_curve = palloc(sizeof(double) * o.t.epochs);
-	val_curve = palloc(sizeof(double) * o.t.epochs);
-
-	lr = o.t.lr;
-	for (epoch = 0; epoch < o.t.epochs; epoch++)
-	{
-		double		total = 0.0;
-		int64		seen = 0;
-
-		CHECK_FOR_INTERRUPTS();
-		/* a new seeded order each epoch */
-		for (int64 i = ntrain - 1; i > 0; i--)
-		{
-			int64		j = (int64) pg_prng_uint64_range(&rng, 0, i);
-			int64		t = train_idx[i];
-
-			train_idx[i] = train_idx[j];
-			train_idx[j] = t;
-		}
-		for (int64 i0 = 0; i0 < ntrain; i0 += o.t.batch_size)
-		{
-			int			bsz = (int) Min(o.t.batch_size, ntrain - i0);
-			const double *out;
-
-			if (bsz < 2 && o.batch_norm)
-				continue;		/* batch statistics of one row mean nothing */
-			for (int r = 0; r < bsz; r++)
-			{
-				memcpy(xb + (size_t) r * d, X + train_idx[i0 + r] * d, sizeof(double) * d);
-				yb[r] = y[train_idx[i0 + r]];
-			}
-			out = seg_net_forward(net, xb, bsz, true, &rng);
-			total += seg_net_loss(SEG_LOSS_SOFTMAX_CE, out, bsz, nc, yb, NULL, dout) * bsz;
-			seen += bsz;
-			seg_net_backward(net, dout, bsz);
-			seg_net_step(net, &o.t, lr);
-		}
-		train_curve[epoch] = seen ? total / seen : NAN;
-		if (nval > 0)
-		{
-			evaluate(net, X, d, y, val_idx, nval, xb, yb, &val_loss, &val_acc);
-			val_curve[epoch] = val_loss;
-		}
-		else
-			val_loss = val_curve[epoch] = train_curve[epoch];
-		if (val_loss < best_loss)
-		{
-			best_loss = val_loss;
-			best_epoch = epoch;
-			since_best = 0;
-			seg_net_save(net, best);
-		}
-		else if (++since_best >= o.t.patience)
-		{
-			epoch++;
-			break;
-		}
-		lr *= o.t.lr_decay;
-	}
-	seg_net_restore(net, best);
-	evaluate(net, X, d, y, train_idx, ntrain, xb, yb, &train_loss, &train_acc);
+	data.loss = SEG_LOSS_SOFTMAX_CE;
+	data.X = X;
+	data.in = d;
+	data.classes = y;
+	data.targets = NULL;
+	data.out = nc;
+	seg_net_train(net, &data, train_idx, ntrain, val_idx, nval, &o.t, &rng, &res);
+	epoch = res.epochs;
+	best_epoch = res.best_epoch;
+	train_curve = res.train_curve;
+	val_curve = res.val_curve;
+	train_loss = seg_net_evaluate(net, &data, train_idx, ntrain, &train_acc);
 	if (nval > 0)
-		evaluate(net, X, d, y, val_idx, nval, xb, yb, &val_loss, &val_acc);
+		val_loss = seg_net_evaluate(net, &data, val_idx, nval, &val_acc);
 
 	/* the model */
 	seg_builder_init(&b, SEG_KIND_MLP);

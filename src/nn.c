@@ -391,6 +391,138 @@ seg_net_restore(SegNetwork *net, const double *from)
 	}
 }
 
+/* ---------- training ---------- */
+
+/* Copy rows idx[0..b) of the data into the batch buffers. */
+static void
+gather_batch(const SegTrainData *data, const int64 *idx, int b, double *xb, int32 *cb, double *tb)
+{
+	for (int r = 0; r < b; r++)
+	{
+		memcpy(xb + (size_t) r * data->in, data->X + idx[r] * data->in, sizeof(double) * data->in);
+		if (data->loss == SEG_LOSS_SOFTMAX_CE)
+			cb[r] = data->classes[idx[r]];
+		else
+			memcpy(tb + (size_t) r * data->out, data->targets + idx[r] * data->out,
+				   sizeof(double) * data->out);
+	}
+}
+
+double
+seg_net_evaluate(SegNetwork *net, const SegTrainData *data, const int64 *idx, int64 n, double *acc)
+{
+	double	   *xb = palloc(sizeof(double) * net->max_batch * data->in);
+	int32	   *cb = palloc(sizeof(int32) * net->max_batch);
+	double	   *tb = palloc(sizeof(double) * net->max_batch * data->out);
+	double		total = 0.0;
+	int64		correct = 0;
+
+	for (int64 i0 = 0; i0 < n; i0 += net->max_batch)
+	{
+		int			b = (int) Min(net->max_batch, n - i0);
+		const double *out;
+
+		gather_batch(data, idx + i0, b, xb, cb, tb);
+		out = seg_net_forward(net, xb, b, false, NULL);
+		total += seg_net_loss(data->loss, out, b, data->out, cb, tb, NULL) * b;
+		if (data->loss == SEG_LOSS_SOFTMAX_CE)
+			for (int r = 0; r < b; r++)
+			{
+				int			best = 0;
+
+				for (int c = 1; c < data->out; c++)
+					if (out[(size_t) r * data->out + c] > out[(size_t) r * data->out + best])
+						best = c;
+				correct += (best == cb[r]);
+			}
+	}
+	pfree(xb);
+	pfree(cb);
+	pfree(tb);
+	if (acc)
+		*acc = n > 0 ? (double) correct / n : NAN;
+	return n > 0 ? total / n : NAN;
+}
+
+void
+seg_net_train(SegNetwork *net, const SegTrainData *data, int64 *train_idx, int64 ntrain,
+			  const int64 *val_idx, int64 nval, const SegTrainOptions *o,
+			  pg_prng_state *rng, SegTrainResult *res)
+{
+	int			bs = net->max_batch;
+	double	   *xb = palloc(sizeof(double) * bs * data->in);
+	int32	   *cb = palloc(sizeof(int32) * bs);
+	double	   *tb = palloc(sizeof(double) * bs * data->out);
+	double	   *dout = palloc(sizeof(double) * bs * data->out);
+	double	   *best = palloc(sizeof(double) * seg_net_state_size(net));
+	bool		has_bn = false;
+	double		best_loss = INFINITY,
+				lr = o->lr;
+	int			since_best = 0,
+				epoch;
+
+	for (int l = 0; l < net->nlayers; l++)
+		has_bn |= net->layers[l].bn;
+	res->train_curve = palloc(sizeof(double) * o->epochs);
+	res->val_curve = palloc(sizeof(double) * o->epochs);
+	res->best_epoch = 0;
+	seg_net_save(net, best);
+	for (epoch = 0; epoch < o->epochs; epoch++)
+	{
+		double		total = 0.0,
+					val;
+		int64		seen = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		/* a new seeded order each epoch */
+		for (int64 i = ntrain - 1; i > 0; i--)
+		{
+			int64		j = (int64) pg_prng_uint64_range(rng, 0, i);
+			int64		t = train_idx[i];
+
+			train_idx[i] = train_idx[j];
+			train_idx[j] = t;
+		}
+		for (int64 i0 = 0; i0 < ntrain; i0 += bs)
+		{
+			int			b = (int) Min(bs, ntrain - i0);
+			const double *out;
+
+			if (b < 2 && has_bn)
+				continue;		/* batch statistics of one row mean nothing */
+			gather_batch(data, train_idx + i0, b, xb, cb, tb);
+			out = seg_net_forward(net, xb, b, true, rng);
+			total += seg_net_loss(data->loss, out, b, data->out, cb, tb, dout) * b;
+			seen += b;
+			seg_net_backward(net, dout, b);
+			seg_net_step(net, o, lr);
+		}
+		res->train_curve[epoch] = seen ? total / seen : NAN;
+		val = nval > 0 ? seg_net_evaluate(net, data, val_idx, nval, NULL) : res->train_curve[epoch];
+		res->val_curve[epoch] = val;
+		if (val < best_loss)
+		{
+			best_loss = val;
+			res->best_epoch = epoch;
+			since_best = 0;
+			seg_net_save(net, best);
+		}
+		else if (++since_best >= o->patience)
+		{
+			epoch++;
+			break;
+		}
+		lr *= o->lr_decay;
+	}
+	res->epochs = epoch;
+	seg_net_restore(net, best);
+	pfree(xb);
+	pfree(cb);
+	pfree(tb);
+	pfree(dout);
+	pfree(best);
+}
+
 /* ---------- gradient check ---------- */
 
 static double

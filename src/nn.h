@@ -96,6 +96,41 @@ extern void seg_net_backward(SegNetwork *net, const double *dout, int n);
 /* One optimiser step with the current grads, learning rate lr. */
 extern void seg_net_step(SegNetwork *net, const SegTrainOptions *o, double lr);
 
+/*
+ * Training data for seg_net_train / seg_net_evaluate: rows X (n x in) and,
+ * per the loss, class indices or target rows (n x out).
+ */
+typedef struct SegTrainData
+{
+	SegLoss		loss;
+	const double *X;
+	int			in;
+	const int32 *classes;		/* softmax cross-entropy */
+	const double *targets;		/* mean squared error */
+	int			out;
+} SegTrainData;
+
+typedef struct SegTrainResult
+{
+	int			epochs;			/* run (early stopping may end before the budget) */
+	int			best_epoch;		/* 0-based; its weights are the network's */
+	double	   *train_curve;	/* per epoch: mean training loss */
+	double	   *val_curve;		/* per epoch: validation loss (training loss without validation) */
+} SegTrainResult;
+
+/*
+ * Mini-batch training of rows train_idx (shuffled in place every epoch with
+ * rng), early stopping on rows val_idx (none: on the training loss), the
+ * best epoch's weights restored at the end.
+ */
+extern void seg_net_train(SegNetwork *net, const SegTrainData *data, int64 *train_idx, int64 ntrain,
+						  const int64 *val_idx, int64 nval, const SegTrainOptions *o,
+						  pg_prng_state *rng, SegTrainResult *res);
+
+/* Mean loss (and accuracy for cross-entropy, when acc) in evaluation mode on rows idx. */
+extern double seg_net_evaluate(SegNetwork *net, const SegTrainData *data, const int64 *idx, int64 n,
+							   double *acc);
+
 /* Copy parameters and running statistics (to keep the best epoch). */
 extern void seg_net_save(const SegNetwork *net, double *to);
 extern void seg_net_restore(SegNetwork *net, const double *from);
