@@ -22,6 +22,7 @@ OBJS = \
 	src/classification.o \
 	src/nn.o \
 	src/mlp.o \
+	src/autoencoder.o \
 	src/rfm.o \
 	src/segmenter.o \
 	src/segmenter_build.o \

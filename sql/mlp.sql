@@ -41,3 +41,27 @@ SELECT segment.mlp_fit(f, label) IS NULL AS no_rows FROM groups3 WHERE false;
 SELECT segment.mlp_predict('{1,2}', :'mlp'::segment.model);
 SELECT segment.mlp_predict('{1,2,NaN}', :'mlp'::segment.model);
 SELECT segment.mlp_predict('{1,2}', segment.kmeans_model('{{1,2}}'));
+
+-- autoencoder_fit: 4 features that are functions of one number compress to a 1-wide code
+CREATE TABLE curve AS
+SELECT i, ARRAY[t, 2 * t + 1, sin(t), t * t / 4] AS f
+FROM (SELECT i, (i % 100) / 25.0 - 2 AS t FROM generate_series(1, 1000) i) s;
+SELECT segment.autoencoder_fit(f, '{"seed": 2, "code_size": 1, "hidden": [16], "epochs": 150, "code_activation": "tanh"}') AS ae
+FROM curve \gset
+SELECT segment.model_kind(:'ae'::segment.model) AS kind,
+       (m ->> 'reconstruction_error')::float8 < 0.05 AS reconstructs, m -> 'code_size' AS code_size,
+       m -> 'train_rows' AS train_rows, m -> 'validation_rows' AS validation_rows
+FROM (SELECT segment.model_info(:'ae'::segment.model) -> 'metrics' AS m) t;
+SELECT cardinality(segment.encode(f, :'ae'::segment.model)) AS code_width,
+       cardinality(segment.reconstruct(f, :'ae'::segment.model)) AS output_width
+FROM curve WHERE i = 7;
+SELECT segment.model_send(segment.autoencoder_fit(f, '{"seed": 2, "code_size": 1, "hidden": [16], "epochs": 150, "code_activation": "tanh"}'))
+       = segment.model_send(:'ae'::segment.model) AS deterministic FROM curve;
+-- deep k-means: k-means on the codes
+SELECT segment.model_info(segment.kmeans_fit(segment.encode(f, :'ae'::segment.model), 3, '{"seed": 1}')) ->> 'k' AS k
+FROM curve;
+SELECT segment.autoencoder_fit(f, '{"code": 2}') FROM curve;
+SELECT segment.autoencoder_fit(f, '{"code_activation": "relu"}') FROM curve;
+SELECT segment.encode('{1,2}', :'ae'::segment.model);
+SELECT segment.encode('{1,2}', segment.kmeans_model('{{1,2}}'));
+SELECT segment.reconstruct('{1,2,3,4}', :'mlp'::segment.model);

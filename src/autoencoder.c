@@ -1,0 +1,461 @@
+/*
+ * autoencoder.c — segment.autoencoder_fit (an aggregate training a symmetric
+ * encoder/decoder on feature rows to reconstruct them) and segment.encode.
+ *
+ * Rows are standardised (the scaler goes into the model), a seeded share is
+ * held out to stop early, and the network d -> hidden... -> code -> ...
+ * hidden -> d is trained end to end on mean squared reconstruction error;
+ * its first half is stored as the encoder, the second as the decoder.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "common/pg_prng.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include <cblas.h>
+
+#include "model_cache.h"
+#include "model_type.h"
+#include "nn.h"
+#include "rows_state.h"
+#include "validate.h"
+
+#define SEG_AE_MAX_HIDDEN 8
+
+extern int	seg_max_fit_memory_kb;
+
+typedef struct AeOptions
+{
+	int			nhidden;
+	int			hidden[SEG_AE_MAX_HIDDEN];
+	int			code;
+	int			code_act;
+	double		validation;
+	uint64		seed;
+	SegTrainOptions t;
+} AeOptions;
+
+static void
+bad_option(const char *fmt,...)
+pg_attribute_printf(1, 2) pg_attribute_noreturn();
+
+static void
+bad_option(const char *fmt,...)
+{
+	char		msg[256];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("autoencoder_fit: %s", msg)));
+}
+
+static double
+num_option(JsonbValue *v, const char *key, double lo, double hi)
+{
+	double		x;
+
+	if (v == NULL || v->type != jbvNumeric)
+		bad_option("option \"%s\" must be a number", key);
+	x = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+	if (!(x >= lo && x <= hi))
+		bad_option("option \"%s\" must be in %g..%g, got %g", key, lo, hi, x);
+	return x;
+}
+
+static void
+parse_ae_options(const char *text, AeOptions *o)
+{
+	Jsonb	   *j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	memset(o, 0, sizeof(*o));
+	o->nhidden = 1;
+	o->hidden[0] = 32;
+	o->code = 2;
+	o->code_act = SEG_ACT_IDENTITY;
+	o->validation = 0.1;
+	o->t.epochs = 200;
+	o->t.batch_size = 64;
+	o->t.lr = 1e-3;
+	o->t.lr_decay = 1.0;
+	o->t.adam = true;
+	o->t.momentum = 0.9;
+	o->t.beta1 = 0.9;
+	o->t.beta2 = 0.999;
+	o->t.eps = 1e-8;
+	o->t.patience = 20;
+	if (!JB_ROOT_IS_OBJECT(j))
+		bad_option("options must be a JSON object");
+	it = JsonbIteratorInit(&j->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE || key == NULL)
+			continue;
+		if (strcmp(key, "hidden") == 0)
+		{
+			int			n;
+
+			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
+				bad_option("option \"hidden\" must be an array of layer widths");
+			n = JsonContainerSize(v.val.binary.data);
+			if (n > SEG_AE_MAX_HIDDEN)
+				bad_option("at most %d hidden layers", SEG_AE_MAX_HIDDEN);
+			for (int i = 0; i < n; i++)
+				o->hidden[i] = (int) num_option(getIthJsonbValueFromContainer(v.val.binary.data, i),
+												"hidden", 1, 4096);
+			o->nhidden = n;
+		}
+		else if (strcmp(key, "code_size") == 0)
+			o->code = (int) num_option(&v, key, 1, 4096);
+		else if (strcmp(key, "code_activation") == 0)
+		{
+			if (v.type == jbvString && v.val.string.len == 4 && strncmp(v.val.string.val, "tanh", 4) == 0)
+				o->code_act = SEG_ACT_TANH;
+			else if (v.type == jbvString && v.val.string.len == 8 &&
+					 strncmp(v.val.string.val, "identity", 8) == 0)
+				o->code_act = SEG_ACT_IDENTITY;
+			else
+				bad_option("option \"code_activation\" must be \"identity\" or \"tanh\"");
+		}
+		else if (strcmp(key, "validation") == 0)
+			o->validation = num_option(&v, key, 0, 0.5);
+		else if (strcmp(key, "seed") == 0)
+			o->seed = (uint64) num_option(&v, key, 0, 1e15);
+		else if (strcmp(key, "epochs") == 0)
+			o->t.epochs = (int) num_option(&v, key, 1, 100000);
+		else if (strcmp(key, "batch_size") == 0)
+			o->t.batch_size = (int) num_option(&v, key, 2, 65536);
+		else if (strcmp(key, "lr") == 0)
+			o->t.lr = num_option(&v, key, 1e-9, 10);
+		else if (strcmp(key, "patience") == 0)
+			o->t.patience = (int) num_option(&v, key, 1, 100000);
+		else
+			bad_option("unknown option \"%s\"", key);
+		key = NULL;
+	}
+}
+
+static MemoryContext
+ae_agg_context(FunctionCallInfo fcinfo)
+{
+	MemoryContext cxt;
+
+	if (!AggCheckCallContext(fcinfo, &cxt))
+		elog(ERROR, "autoencoder_fit called in non-aggregate context");
+	return cxt;
+}
+
+/* autoencoder_fit(features [, options]): NULL rows are skipped */
+PG_FUNCTION_INFO_V1(seg_autoencoder_fit_transfn);
+Datum
+seg_autoencoder_fit_transfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = ae_agg_context(fcinfo);
+	SegRows    *s = PG_ARGISNULL(0) ? NULL : seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
+	const double *x;
+	int			d;
+	char	   *opts;
+
+	if (PG_ARGISNULL(1))
+	{
+		if (s == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
+	}
+	x = seg_check_vector(PG_GETARG_ARRAYTYPE_P(1), "features", s ? s->d : -1, &d);
+	opts = (PG_NARGS() > 2 && !PG_ARGISNULL(2))
+		? JsonbToCString(NULL, &PG_GETARG_JSONB_P(2)->root, VARSIZE(PG_GETARG_JSONB_P(2))) : "{}";
+	if (s == NULL)
+	{
+		AeOptions o;
+
+		parse_ae_options(opts, &o);
+		s = seg_rows_create(aggcxt, d, 0, false, opts, o.seed,
+							seg_rows_budget(d, false, seg_max_fit_memory_kb));
+	}
+	else if (strcmp(s->options, opts) != 0)
+		bad_option("options must be the same for every row");
+	seg_rows_offer(s, x, 0);
+	PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
+}
+
+static void
+add_layers(SegModelBuilder *b, SegNetwork *net, int first, int count, int net_id)
+{
+	int32	   *spec = palloc(sizeof(int32) * 4 * count);
+
+	for (int i = 0; i < count; i++)
+	{
+		SegLayer   *L = &net->layers[first + i];
+
+		spec[4 * i] = L->in;
+		spec[4 * i + 1] = L->out;
+		spec[4 * i + 2] = L->act;
+		spec[4 * i + 3] = 0;
+		seg_builder_add(b, SEG_TAG_LAYER_WEIGHTS, SEG_DT_FLOAT8, net_id, i, L->out, L->in, L->W,
+						sizeof(double) * L->out * L->in);
+		seg_builder_add(b, SEG_TAG_LAYER_BIAS, SEG_DT_FLOAT8, net_id, i, 1, L->out, L->b,
+						sizeof(double) * L->out);
+	}
+	seg_builder_add(b, SEG_TAG_LAYER_SPEC, SEG_DT_INT32, net_id, 0, count, 4, spec,
+					sizeof(int32) * 4 * count);
+}
+
+PG_FUNCTION_INFO_V1(seg_autoencoder_fit_finalfn);
+Datum
+seg_autoencoder_fit_finalfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = ae_agg_context(fcinfo);
+	MemoryContext work,
+				old;
+	SegRows    *s;
+	AeOptions	o;
+	int			d,
+				nl,
+				half;
+	double	   *X,
+			   *mean,
+			   *sd;
+	int64	   *idx,
+				nval,
+				ntrain;
+	int			widths[2 * SEG_AE_MAX_HIDDEN + 3],
+				acts[2 * SEG_AE_MAX_HIDDEN + 2];
+	bool		bn[2 * SEG_AE_MAX_HIDDEN + 2] = {0};
+	double		drop[2 * SEG_AE_MAX_HIDDEN + 2] = {0};
+	pg_prng_state rng;
+	SegNetwork *net;
+	SegTrainData data;
+	SegTrainResult res;
+	double		train_err,
+				val_err = NAN;
+	SegModelBuilder b;
+	SegModel   *m,
+			   *result;
+	StringInfoData metrics;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	work = AllocSetContextCreate(CurrentMemoryContext, "segment autoencoder_fit", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	s = seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
+	parse_ae_options(s->options, &o);
+	seg_rows_sort(s);
+	d = s->d;
+	if (s->n < 2)
+		bad_option("needs at least 2 rows, got %lld", (long long) s->n);
+
+	X = palloc(sizeof(double) * s->n * d);
+	mean = palloc0(sizeof(double) * d);
+	sd = palloc0(sizeof(double) * d);
+	for (int64 i = 0; i < s->n; i++)
+		for (int t = 0; t < d; t++)
+			mean[t] += s->data[i * d + t] / s->n;
+	for (int64 i = 0; i < s->n; i++)
+		for (int t = 0; t < d; t++)
+			sd[t] += (s->data[i * d + t] - mean[t]) * (s->data[i * d + t] - mean[t]) / s->n;
+	for (int t = 0; t < d; t++)
+		sd[t] = sd[t] > 0 ? sqrt(sd[t]) : 1.0;
+	for (int64 i = 0; i < s->n; i++)
+		for (int t = 0; t < d; t++)
+			X[i * d + t] = (s->data[i * d + t] - mean[t]) / sd[t];
+
+	/* d -> hidden... -> code -> ...hidden -> d */
+	half = o.nhidden + 1;
+	nl = 2 * half;
+	widths[0] = d;
+	for (int l = 0; l < o.nhidden; l++)
+		widths[l + 1] = o.hidden[l];
+	widths[half] = o.code;
+	for (int l = 0; l < o.nhidden; l++)
+		widths[half + 1 + l] = o.hidden[o.nhidden - 1 - l];
+	widths[nl] = d;
+	for (int l = 0; l < nl; l++)
+		acts[l] = SEG_ACT_RELU;
+	acts[half - 1] = o.code_act;
+	acts[nl - 1] = SEG_ACT_IDENTITY;
+
+	pg_prng_seed(&rng, o.seed);
+	idx = palloc(sizeof(int64) * s->n);
+	for (int64 i = 0; i < s->n; i++)
+		idx[i] = i;
+	for (int64 i = s->n - 1; i > 0; i--)
+	{
+		int64		j = (int64) pg_prng_uint64_range(&rng, 0, i);
+		int64		t = idx[i];
+
+		idx[i] = idx[j];
+		idx[j] = t;
+	}
+	nval = Min((int64) floor(o.validation * s->n + 0.5), s->n - 1);
+	ntrain = s->n - nval;
+	o.t.batch_size = (int) Min(o.t.batch_size, Max(ntrain, 2));
+	net = seg_net_create(nl, widths, acts, bn, drop, o.t.batch_size, &rng);
+	data.loss = SEG_LOSS_MSE;
+	data.X = X;
+	data.in = d;
+	data.classes = NULL;
+	data.targets = X;
+	data.out = d;
+	seg_net_train(net, &data, idx + nval, ntrain, idx, nval, &o.t, &rng, &res);
+	train_err = seg_net_evaluate(net, &data, idx + nval, ntrain, NULL);
+	if (nval > 0)
+		val_err = seg_net_evaluate(net, &data, idx, nval, NULL);
+
+	seg_builder_init(&b, SEG_KIND_AUTOENCODER);
+	seg_builder_add(&b, SEG_TAG_SCALE_OFFSET, SEG_DT_FLOAT8, 0, 0, 1, d, mean, sizeof(double) * d);
+	seg_builder_add(&b, SEG_TAG_SCALE_FACTOR, SEG_DT_FLOAT8, 0, 0, 1, d, sd, sizeof(double) * d);
+	add_layers(&b, net, 0, half, SEG_NET_ENCODER);
+	add_layers(&b, net, half, half, SEG_NET_DECODER);
+	initStringInfo(&metrics);
+	appendStringInfo(&metrics, "{\"algorithm\": \"autoencoder\", \"options\": %s, \"code_size\": %d, "
+					 "\"rows_seen\": %lld, \"rows_used\": %lld, \"train_rows\": %lld, \"validation_rows\": %lld, "
+					 "\"epochs\": %d, \"best_epoch\": %d, \"reconstruction_error\": %.17g",
+					 s->options, o.code, (long long) s->rows_seen, (long long) s->n, (long long) ntrain,
+					 (long long) nval, res.epochs, res.best_epoch + 1, train_err);
+	if (nval > 0)
+		appendStringInfo(&metrics, ", \"validation_reconstruction_error\": %.17g", val_err);
+	appendStringInfoString(&metrics, ", \"train_curve\": [");
+	for (int e = 0; e < res.epochs; e++)
+		appendStringInfo(&metrics, "%s%.6g", e ? ", " : "", res.train_curve[e]);
+	appendStringInfoString(&metrics, "]}");
+	{
+		Jsonb	   *jm = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics.data)));
+		char	   *txt = JsonbToCString(NULL, &jm->root, VARSIZE(jm));
+
+		seg_builder_add_strings(&b, SEG_TAG_METRICS, 0, 0, 1, (const char *const *) &txt);
+	}
+	m = seg_builder_finish(&b);
+	seg_model_check(m);
+	MemoryContextSwitchTo(old);
+	result = palloc(VARSIZE(m));
+	memcpy(result, m, VARSIZE(m));
+	MemoryContextDelete(work);
+	PG_RETURN_SEGMODEL_P(result);
+}
+
+/* Run x (already scaled) through network net_id of m; returns the output and its width. */
+static double *
+run_net(const SegModel *m, int net_id, const double *x, int d, int *width)
+{
+	const SegSection *spec = seg_model_find(m, SEG_TAG_LAYER_SPEC, net_id, 0);
+	const int32 *rows = seg_section_data(m, spec);
+	double	   *cur = palloc(sizeof(double) * d);
+
+	memcpy(cur, x, sizeof(double) * d);
+	for (int l = 0; l < spec->nrows; l++)
+	{
+		int			in = rows[4 * l],
+					out = rows[4 * l + 1],
+					act = rows[4 * l + 2];
+		double	   *next = palloc(sizeof(double) * out);
+
+		memcpy(next, seg_section_data(m, seg_model_find(m, SEG_TAG_LAYER_BIAS, net_id, l)),
+			   sizeof(double) * out);
+		cblas_dgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0,
+					seg_section_data(m, seg_model_find(m, SEG_TAG_LAYER_WEIGHTS, net_id, l)), in,
+					cur, 1, 1.0, next, 1);
+		for (int j = 0; j < out; j++)
+			next[j] = act == SEG_ACT_RELU ? Max(next[j], 0.0)
+				: act == SEG_ACT_TANH ? tanh(next[j])
+				: act == SEG_ACT_SIGMOID ? 1.0 / (1.0 + exp(-next[j])) : next[j];
+		pfree(cur);
+		cur = next;
+		*width = out;
+	}
+	return cur;
+}
+
+static ArrayType *
+float8_array(const double *v, int n)
+{
+	Datum	   *e = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		e[i] = Float8GetDatum(v[i]);
+	return construct_array(e, n, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+/* encode(features, model) → float8[]: the code of one row */
+PG_FUNCTION_INFO_V1(seg_encode);
+Datum
+seg_encode(PG_FUNCTION_ARGS)
+{
+	int			d,
+				width;
+	const double *x = seg_check_vector(PG_GETARG_ARRAYTYPE_P(0), "features", -1, &d);
+	SegModel   *m = seg_model_arg(fcinfo, 1, &fcinfo->flinfo->fn_extra);
+	const SegSection *spec = seg_model_find(m, SEG_TAG_LAYER_SPEC, SEG_NET_ENCODER, 0);
+	const SegSection *off = seg_model_find(m, SEG_TAG_SCALE_OFFSET, 0, 0);
+	const SegSection *fac = seg_model_find(m, SEG_TAG_SCALE_FACTOR, 0, 0);
+	double	   *z;
+
+	if (spec == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model of kind \"%s\" has no encoder", seg_model_kind_name(m->kind))));
+	if (d != ((const int32 *) seg_section_data(m, spec))[0])
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("features has %d elements, the model takes %d", d,
+						((const int32 *) seg_section_data(m, spec))[0])));
+	z = palloc(sizeof(double) * d);
+	for (int t = 0; t < d; t++)
+		z[t] = off ? (x[t] - ((const double *) seg_section_data(m, off))[t]) /
+			((const double *) seg_section_data(m, fac))[t] : x[t];
+	z = run_net(m, SEG_NET_ENCODER, z, d, &width);
+	PG_RETURN_ARRAYTYPE_P(float8_array(z, width));
+}
+
+/* reconstruct(features, model) → float8[]: decode(encode(x)), in original units */
+PG_FUNCTION_INFO_V1(seg_reconstruct);
+Datum
+seg_reconstruct(PG_FUNCTION_ARGS)
+{
+	int			d,
+				cw,
+				ow;
+	const double *x = seg_check_vector(PG_GETARG_ARRAYTYPE_P(0), "features", -1, &d);
+	SegModel   *m = seg_model_arg(fcinfo, 1, &fcinfo->flinfo->fn_extra);
+	const SegSection *off = seg_model_find(m, SEG_TAG_SCALE_OFFSET, 0, 0);
+	const SegSection *fac = seg_model_find(m, SEG_TAG_SCALE_FACTOR, 0, 0);
+	double	   *z,
+			   *out;
+
+	if (m->kind != SEG_KIND_AUTOENCODER)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model of kind \"%s\" is not an autoencoder", seg_model_kind_name(m->kind))));
+	if (d != ((const int32 *) seg_section_data(m, seg_model_find(m, SEG_TAG_LAYER_SPEC, SEG_NET_ENCODER, 0)))[0])
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("features has %d elements, the model takes another number", d)));
+	z = palloc(sizeof(double) * d);
+	for (int t = 0; t < d; t++)
+		z[t] = (x[t] - ((const double *) seg_section_data(m, off))[t]) /
+			((const double *) seg_section_data(m, fac))[t];
+	z = run_net(m, SEG_NET_ENCODER, z, d, &cw);
+	out = run_net(m, SEG_NET_DECODER, z, cw, &ow);
+	for (int t = 0; t < ow; t++)
+		out[t] = out[t] * ((const double *) seg_section_data(m, fac))[t] +
+			((const double *) seg_section_data(m, off))[t];
+	PG_RETURN_ARRAYTYPE_P(float8_array(out, ow));
+}
