@@ -65,3 +65,23 @@ SELECT segment.autoencoder_fit(f, '{"code_activation": "relu"}') FROM curve;
 SELECT segment.encode('{1,2}', :'ae'::segment.model);
 SELECT segment.encode('{1,2}', segment.kmeans_model('{{1,2}}'));
 SELECT segment.reconstruct('{1,2,3,4}', :'mlp'::segment.model);
+
+-- a parallel plan (forced) trains the same network as a serial one: rows are put in canonical order
+SELECT segment.mlp_fit(f, label, '{"seed": 5, "epochs": 3, "hidden": [8]}') AS serial FROM groups3 \gset
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+ALTER FUNCTION segment.rows_combinefn(segment.rows_state, segment.rows_state) COST 1;
+EXPLAIN (COSTS OFF) SELECT segment.mlp_fit(f, label, '{"seed": 5, "epochs": 3, "hidden": [8]}') FROM groups3;
+SELECT segment.model_send(segment.mlp_fit(f, label, '{"seed": 5, "epochs": 3, "hidden": [8]}'))
+       = segment.model_send(:'serial'::segment.model) AS parallel_equals_serial FROM groups3;
+ALTER FUNCTION segment.rows_combinefn(segment.rows_state, segment.rows_state) COST 5000000;
+RESET ALL;
+-- training stops at statement_timeout, and the backend stays usable
+CREATE TABLE many_rows AS SELECT i, ARRAY[sin(i), cos(i), sin(i * 1.3)] AS f, i % 4 AS label
+FROM generate_series(1, 50000) i;
+SET statement_timeout = '300ms';
+SELECT segment.mlp_fit(f, label, '{"epochs": 100000, "patience": 100000}') FROM many_rows;
+RESET statement_timeout;
+SELECT count(*) AS usable FROM many_rows;

@@ -490,6 +490,7 @@ seg_net_train(SegNetwork *net, const SegTrainData *data, int64 *train_idx, int64
 
 			if (b < 2 && has_bn)
 				continue;		/* batch statistics of one row mean nothing */
+			CHECK_FOR_INTERRUPTS();	/* an epoch over many rows takes seconds */
 			gather_batch(data, train_idx + i0, b, xb, cb, tb);
 			out = seg_net_forward(net, xb, b, true, rng);
 			total += seg_net_loss(data->loss, out, b, data->out, cb, tb, dout) * b;
