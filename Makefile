@@ -21,6 +21,7 @@ OBJS = \
 	src/metrics.o \
 	src/classification.o \
 	src/nn.o \
+	src/nn_options.o \
 	src/mlp.o \
 	src/autoencoder.o \
 	src/rfm.o \

@@ -25,132 +25,50 @@
 #include "model_cache.h"
 #include "model_type.h"
 #include "nn.h"
+#include "nn_options.h"
 #include "rows_state.h"
 #include "validate.h"
-
-#define SEG_AE_MAX_HIDDEN 8
 
 extern int	seg_max_fit_memory_kb;
 
 typedef struct AeOptions
 {
-	int			nhidden;
-	int			hidden[SEG_AE_MAX_HIDDEN];
+	SegNnOptions n;
 	int			code;
 	int			code_act;
-	double		validation;
-	uint64		seed;
-	SegTrainOptions t;
 } AeOptions;
 
 static void
-bad_option(const char *fmt,...)
-pg_attribute_printf(1, 2) pg_attribute_noreturn();
-
-static void
-bad_option(const char *fmt,...)
+ae_other_option(const char *fn, const char *key, JsonbValue *v, void *arg)
 {
-	char		msg[256];
-	va_list		ap;
+	AeOptions  *o = (AeOptions *) arg;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("autoencoder_fit: %s", msg)));
+	if (strcmp(key, "code_size") == 0)
+		o->code = (int) seg_nn_number(fn, v, key, 1, 4096);
+	else if (strcmp(key, "code_activation") == 0)
+	{
+		if (v->type == jbvString && v->val.string.len == 4 && strncmp(v->val.string.val, "tanh", 4) == 0)
+			o->code_act = SEG_ACT_TANH;
+		else if (v->type == jbvString && v->val.string.len == 8 &&
+				 strncmp(v->val.string.val, "identity", 8) == 0)
+			o->code_act = SEG_ACT_IDENTITY;
+		else
+			seg_nn_bad_option(fn, "option \"code_activation\" must be \"identity\" or \"tanh\"");
+	}
+	else
+		seg_nn_bad_option(fn, "unknown option \"%s\"", key);
 }
 
-static double
-num_option(JsonbValue *v, const char *key, double lo, double hi)
-{
-	double		x;
-
-	if (v == NULL || v->type != jbvNumeric)
-		bad_option("option \"%s\" must be a number", key);
-	x = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
-	if (!(x >= lo && x <= hi))
-		bad_option("option \"%s\" must be in %g..%g, got %g", key, lo, hi, x);
-	return x;
-}
-
+/* Defaults: d -> 32 -> 2 -> 32 -> d, identity code. */
 static void
 parse_ae_options(const char *text, AeOptions *o)
 {
-	Jsonb	   *j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
-
-	memset(o, 0, sizeof(*o));
-	o->nhidden = 1;
-	o->hidden[0] = 32;
+	seg_nn_defaults(&o->n);
+	o->n.nhidden = 1;
+	o->n.hidden[0] = 32;
 	o->code = 2;
 	o->code_act = SEG_ACT_IDENTITY;
-	o->validation = 0.1;
-	o->t.epochs = 200;
-	o->t.batch_size = 64;
-	o->t.lr = 1e-3;
-	o->t.lr_decay = 1.0;
-	o->t.adam = true;
-	o->t.momentum = 0.9;
-	o->t.beta1 = 0.9;
-	o->t.beta2 = 0.999;
-	o->t.eps = 1e-8;
-	o->t.patience = 20;
-	if (!JB_ROOT_IS_OBJECT(j))
-		bad_option("options must be a JSON object");
-	it = JsonbIteratorInit(&j->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-		{
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (tok != WJB_VALUE || key == NULL)
-			continue;
-		if (strcmp(key, "hidden") == 0)
-		{
-			int			n;
-
-			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
-				bad_option("option \"hidden\" must be an array of layer widths");
-			n = JsonContainerSize(v.val.binary.data);
-			if (n > SEG_AE_MAX_HIDDEN)
-				bad_option("at most %d hidden layers", SEG_AE_MAX_HIDDEN);
-			for (int i = 0; i < n; i++)
-				o->hidden[i] = (int) num_option(getIthJsonbValueFromContainer(v.val.binary.data, i),
-												"hidden", 1, 4096);
-			o->nhidden = n;
-		}
-		else if (strcmp(key, "code_size") == 0)
-			o->code = (int) num_option(&v, key, 1, 4096);
-		else if (strcmp(key, "code_activation") == 0)
-		{
-			if (v.type == jbvString && v.val.string.len == 4 && strncmp(v.val.string.val, "tanh", 4) == 0)
-				o->code_act = SEG_ACT_TANH;
-			else if (v.type == jbvString && v.val.string.len == 8 &&
-					 strncmp(v.val.string.val, "identity", 8) == 0)
-				o->code_act = SEG_ACT_IDENTITY;
-			else
-				bad_option("option \"code_activation\" must be \"identity\" or \"tanh\"");
-		}
-		else if (strcmp(key, "validation") == 0)
-			o->validation = num_option(&v, key, 0, 0.5);
-		else if (strcmp(key, "seed") == 0)
-			o->seed = (uint64) num_option(&v, key, 0, 1e15);
-		else if (strcmp(key, "epochs") == 0)
-			o->t.epochs = (int) num_option(&v, key, 1, 100000);
-		else if (strcmp(key, "batch_size") == 0)
-			o->t.batch_size = (int) num_option(&v, key, 2, 65536);
-		else if (strcmp(key, "lr") == 0)
-			o->t.lr = num_option(&v, key, 1e-9, 10);
-		else if (strcmp(key, "patience") == 0)
-			o->t.patience = (int) num_option(&v, key, 1, 100000);
-		else
-			bad_option("unknown option \"%s\"", key);
-		key = NULL;
-	}
+	seg_nn_parse("autoencoder_fit", text, &o->n, ae_other_option, o);
 }
 
 static MemoryContext
@@ -188,11 +106,11 @@ seg_autoencoder_fit_transfn(PG_FUNCTION_ARGS)
 		AeOptions o;
 
 		parse_ae_options(opts, &o);
-		s = seg_rows_create(aggcxt, d, 0, false, opts, o.seed,
+		s = seg_rows_create(aggcxt, d, 0, false, opts, o.n.seed,
 							seg_rows_budget(d, false, seg_max_fit_memory_kb));
 	}
 	else if (strcmp(s->options, opts) != 0)
-		bad_option("options must be the same for every row");
+		seg_nn_bad_option("autoencoder_fit", "options must be the same for every row");
 	seg_rows_offer(s, x, 0);
 	PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
 }
@@ -237,10 +155,10 @@ seg_autoencoder_fit_finalfn(PG_FUNCTION_ARGS)
 	int64	   *idx,
 				nval,
 				ntrain;
-	int			widths[2 * SEG_AE_MAX_HIDDEN + 3],
-				acts[2 * SEG_AE_MAX_HIDDEN + 2];
-	bool		bn[2 * SEG_AE_MAX_HIDDEN + 2] = {0};
-	double		drop[2 * SEG_AE_MAX_HIDDEN + 2] = {0};
+	int			widths[2 * SEG_NN_MAX_HIDDEN + 3],
+				acts[2 * SEG_NN_MAX_HIDDEN + 2];
+	bool		bn[2 * SEG_NN_MAX_HIDDEN + 2] = {0};
+	double		drop[2 * SEG_NN_MAX_HIDDEN + 2] = {0};
 	pg_prng_state rng;
 	SegNetwork *net;
 	SegTrainData data;
@@ -261,7 +179,7 @@ seg_autoencoder_fit_finalfn(PG_FUNCTION_ARGS)
 	seg_rows_sort(s);
 	d = s->d;
 	if (s->n < 2)
-		bad_option("needs at least 2 rows, got %lld", (long long) s->n);
+		seg_nn_bad_option("autoencoder_fit", "needs at least 2 rows, got %lld", (long long) s->n);
 
 	X = palloc(sizeof(double) * s->n * d);
 	mean = palloc0(sizeof(double) * d);
@@ -279,21 +197,21 @@ seg_autoencoder_fit_finalfn(PG_FUNCTION_ARGS)
 			X[i * d + t] = (s->data[i * d + t] - mean[t]) / sd[t];
 
 	/* d -> hidden... -> code -> ...hidden -> d */
-	half = o.nhidden + 1;
+	half = o.n.nhidden + 1;
 	nl = 2 * half;
 	widths[0] = d;
-	for (int l = 0; l < o.nhidden; l++)
-		widths[l + 1] = o.hidden[l];
+	for (int l = 0; l < o.n.nhidden; l++)
+		widths[l + 1] = o.n.hidden[l];
 	widths[half] = o.code;
-	for (int l = 0; l < o.nhidden; l++)
-		widths[half + 1 + l] = o.hidden[o.nhidden - 1 - l];
+	for (int l = 0; l < o.n.nhidden; l++)
+		widths[half + 1 + l] = o.n.hidden[o.n.nhidden - 1 - l];
 	widths[nl] = d;
 	for (int l = 0; l < nl; l++)
 		acts[l] = SEG_ACT_RELU;
 	acts[half - 1] = o.code_act;
 	acts[nl - 1] = SEG_ACT_IDENTITY;
 
-	pg_prng_seed(&rng, o.seed);
+	pg_prng_seed(&rng, o.n.seed);
 	idx = palloc(sizeof(int64) * s->n);
 	for (int64 i = 0; i < s->n; i++)
 		idx[i] = i;
@@ -305,17 +223,17 @@ seg_autoencoder_fit_finalfn(PG_FUNCTION_ARGS)
 		idx[i] = idx[j];
 		idx[j] = t;
 	}
-	nval = Min((int64) floor(o.validation * s->n + 0.5), s->n - 1);
+	nval = Min((int64) floor(o.n.validation * s->n + 0.5), s->n - 1);
 	ntrain = s->n - nval;
-	o.t.batch_size = (int) Min(o.t.batch_size, Max(ntrain, 2));
-	net = seg_net_create(nl, widths, acts, bn, drop, o.t.batch_size, &rng);
+	o.n.t.batch_size = (int) Min(o.n.t.batch_size, Max(ntrain, 2));
+	net = seg_net_create(nl, widths, acts, bn, drop, o.n.t.batch_size, &rng);
 	data.loss = SEG_LOSS_MSE;
 	data.X = X;
 	data.in = d;
 	data.classes = NULL;
 	data.targets = X;
 	data.out = d;
-	seg_net_train(net, &data, idx + nval, ntrain, idx, nval, &o.t, &rng, &res);
+	seg_net_train(net, &data, idx + nval, ntrain, idx, nval, &o.n.t, &rng, &res);
 	train_err = seg_net_evaluate(net, &data, idx + nval, ntrain, NULL);
 	if (nval > 0)
 		val_err = seg_net_evaluate(net, &data, idx, nval, NULL);

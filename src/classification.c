@@ -12,6 +12,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "int_set.h"
 #include "rows_state.h"
 
 typedef struct ClassCounts
@@ -23,15 +24,6 @@ typedef struct ClassCounts
 } ClassCounts;
 
 static int
-cmp_int32(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a,
-				y = *(const int32 *) b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int
 class_index(const ClassCounts *c, int n, int32 label)
 {
 	int			lo = 0,
@@ -39,7 +31,7 @@ class_index(const ClassCounts *c, int n, int32 label)
 
 	while (lo <= hi)
 	{
-		int			mid = (lo + hi) / 2;
+		int			mid = lo + (hi - lo) / 2;
 
 		if (c[mid].label == label)
 			return mid;
@@ -95,11 +87,10 @@ seg_classification_report_finalfn(PG_FUNCTION_ARGS)
 	labels = palloc(sizeof(int32) * 2 * Max(s->n, 1));
 	for (int64 i = 0; i < 2 * s->n; i++)
 		labels[i] = (int32) s->data[i];
-	qsort(labels, 2 * s->n, sizeof(int32), cmp_int32);
-	c = palloc0(sizeof(ClassCounts) * 2 * Max(s->n, 1));
-	for (int64 i = 0; i < 2 * s->n; i++)
-		if (nl == 0 || labels[i] != c[nl - 1].label)
-			c[nl++].label = labels[i];
+	nl = (int) seg_distinct_int32(labels, 2 * s->n);
+	c = palloc0(sizeof(ClassCounts) * Max(nl, 1));
+	for (int i = 0; i < nl; i++)
+		c[i].label = labels[i];
 	for (int64 i = 0; i < s->n; i++)
 	{
 		int32		a = (int32) s->data[2 * i],

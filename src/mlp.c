@@ -29,148 +29,48 @@
 #include "model_cache.h"
 #include "model_type.h"
 #include "nn.h"
+#include "int_set.h"
+#include "nn_options.h"
 #include "rows_state.h"
 #include "validate.h"
 
 #define SEG_MLP_MAX_CLASSES 1000
-#define SEG_MLP_MAX_HIDDEN 16
 
 typedef struct MlpOptions
 {
-	int			nhidden;
-	int			hidden[SEG_MLP_MAX_HIDDEN];
+	SegNnOptions n;
 	double		dropout;
 	bool		batch_norm;
-	double		validation;
-	uint64		seed;
-	SegTrainOptions t;
 } MlpOptions;
 
 static void
-bad_option(const char *fmt,...)
-pg_attribute_printf(1, 2) pg_attribute_noreturn();
-
-static void
-bad_option(const char *fmt,...)
+mlp_other_option(const char *fn, const char *key, JsonbValue *v, void *arg)
 {
-	char		msg[256];
-	va_list		ap;
+	MlpOptions *o = (MlpOptions *) arg;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("mlp_fit: %s", msg)));
-}
-
-static double
-num_option(JsonbValue *v, const char *key, double lo, double hi)
-{
-	double		x;
-
-	if (v->type != jbvNumeric)
-		bad_option("option \"%s\" must be a number", key);
-	x = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
-	if (!(x >= lo && x <= hi))
-		bad_option("option \"%s\" must be in %g..%g, got %g", key, lo, hi, x);
-	return x;
+	if (strcmp(key, "dropout") == 0)
+		o->dropout = seg_nn_number(fn, v, key, 0, 0.95);
+	else if (strcmp(key, "batch_norm") == 0)
+	{
+		if (v->type != jbvBool)
+			seg_nn_bad_option(fn, "option \"batch_norm\" must be true or false");
+		o->batch_norm = v->val.boolean;
+	}
+	else
+		seg_nn_bad_option(fn, "unknown option \"%s\"", key);
 }
 
 /* Options with their defaults (the two-stage method's 100 -> 20, dropout 0.5, batch norm). */
 static void
 parse_mlp_options(const char *text, MlpOptions *o)
 {
-	Jsonb	   *j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
-
-	memset(o, 0, sizeof(*o));
-	o->nhidden = 2;
-	o->hidden[0] = 100;
-	o->hidden[1] = 20;
+	seg_nn_defaults(&o->n);
+	o->n.nhidden = 2;
+	o->n.hidden[0] = 100;
+	o->n.hidden[1] = 20;
 	o->dropout = 0.5;
 	o->batch_norm = true;
-	o->validation = 0.1;
-	o->seed = 0;
-	o->t.epochs = 200;
-	o->t.batch_size = 64;
-	o->t.lr = 1e-3;
-	o->t.lr_decay = 1.0;
-	o->t.adam = true;
-	o->t.momentum = 0.9;
-	o->t.beta1 = 0.9;
-	o->t.beta2 = 0.999;
-	o->t.eps = 1e-8;
-	o->t.weight_decay = 0.0;
-	o->t.patience = 20;
-	if (!JB_ROOT_IS_OBJECT(j))
-		bad_option("options must be a JSON object");
-	it = JsonbIteratorInit(&j->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-		{
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (tok != WJB_VALUE || key == NULL)
-			continue;
-		if (strcmp(key, "hidden") == 0)
-		{
-			int			n;
-
-			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
-				bad_option("option \"hidden\" must be an array of layer widths");
-			n = JsonContainerSize(v.val.binary.data);
-			if (n > SEG_MLP_MAX_HIDDEN)
-				bad_option("at most %d hidden layers", SEG_MLP_MAX_HIDDEN);
-			for (int i = 0; i < n; i++)
-				o->hidden[i] = (int) num_option(getIthJsonbValueFromContainer(v.val.binary.data, i),
-												"hidden", 1, 4096);
-			o->nhidden = n;
-		}
-		else if (strcmp(key, "dropout") == 0)
-			o->dropout = num_option(&v, key, 0, 0.95);
-		else if (strcmp(key, "batch_norm") == 0)
-		{
-			if (v.type != jbvBool)
-				bad_option("option \"batch_norm\" must be true or false");
-			o->batch_norm = v.val.boolean;
-		}
-		else if (strcmp(key, "validation") == 0)
-			o->validation = num_option(&v, key, 0, 0.5);
-		else if (strcmp(key, "seed") == 0)
-			o->seed = (uint64) num_option(&v, key, 0, 1e15);
-		else if (strcmp(key, "epochs") == 0)
-			o->t.epochs = (int) num_option(&v, key, 1, 100000);
-		else if (strcmp(key, "batch_size") == 0)
-			o->t.batch_size = (int) num_option(&v, key, 2, 65536);
-		else if (strcmp(key, "lr") == 0)
-			o->t.lr = num_option(&v, key, 1e-9, 10);
-		else if (strcmp(key, "lr_decay") == 0)
-			o->t.lr_decay = num_option(&v, key, 0.5, 1);
-		else if (strcmp(key, "momentum") == 0)
-			o->t.momentum = num_option(&v, key, 0, 0.999);
-		else if (strcmp(key, "weight_decay") == 0)
-			o->t.weight_decay = num_option(&v, key, 0, 1);
-		else if (strcmp(key, "patience") == 0)
-			o->t.patience = (int) num_option(&v, key, 1, 100000);
-		else if (strcmp(key, "optimizer") == 0)
-		{
-			if (v.type != jbvString)
-				bad_option("option \"optimizer\" must be \"adam\" or \"sgd\"");
-			if (v.val.string.len == 4 && strncmp(v.val.string.val, "adam", 4) == 0)
-				o->t.adam = true;
-			else if (v.val.string.len == 3 && strncmp(v.val.string.val, "sgd", 3) == 0)
-				o->t.adam = false;
-			else
-				bad_option("option \"optimizer\" must be \"adam\" or \"sgd\"");
-		}
-		else
-			bad_option("unknown option \"%s\"", key);
-		key = NULL;
-	}
+	seg_nn_parse("mlp_fit", text, &o->n, mlp_other_option, o);
 }
 
 /* ---------- the aggregate ---------- */
@@ -212,42 +112,13 @@ seg_mlp_fit_transfn(PG_FUNCTION_ARGS)
 		MlpOptions o;
 
 		parse_mlp_options(opts, &o);	/* bad options fail at the first row */
-		s = seg_rows_create(aggcxt, d, 0, true, opts, o.seed,
+		s = seg_rows_create(aggcxt, d, 0, true, opts, o.n.seed,
 							seg_rows_budget(d, true, seg_max_fit_memory_kb));
 	}
 	else if (strcmp(s->options, opts) != 0)
-		bad_option("options must be the same for every row");
+		seg_nn_bad_option("mlp_fit", "options must be the same for every row");
 	seg_rows_offer(s, x, PG_GETARG_INT32(2));
 	PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
-}
-
-static int
-cmp_int32(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a,
-				y = *(const int32 *) b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int
-class_of(const int32 *classes, int nc, int32 label)
-{
-	int			lo = 0,
-				hi = nc - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (classes[mid] == label)
-			return mid;
-		if (classes[mid] < label)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
 }
 
 static void
@@ -282,10 +153,10 @@ seg_mlp_fit_finalfn(PG_FUNCTION_ARGS)
 				nval = 0;
 	pg_prng_state rng;
 	SegNetwork	   *net;
-	int			widths[SEG_MLP_MAX_HIDDEN + 2],
-				acts[SEG_MLP_MAX_HIDDEN + 1];
-	bool		bn[SEG_MLP_MAX_HIDDEN + 1];
-	double		drop[SEG_MLP_MAX_HIDDEN + 1];
+	int			widths[SEG_NN_MAX_HIDDEN + 2],
+				acts[SEG_NN_MAX_HIDDEN + 1];
+	bool		bn[SEG_NN_MAX_HIDDEN + 1];
+	double		drop[SEG_NN_MAX_HIDDEN + 1];
 	double	   *train_curve,
 			   *val_curve;
 	int			best_epoch,
@@ -312,20 +183,17 @@ seg_mlp_fit_finalfn(PG_FUNCTION_ARGS)
 	seg_rows_sort(s);			/* the same rows in the same order, whatever the plan */
 	d = s->d;
 	if (s->n < 2)
-		bad_option("needs at least 2 rows, got %lld", (long long) s->n);
+		seg_nn_bad_option("mlp_fit", "needs at least 2 rows, got %lld", (long long) s->n);
 
 	/* classes: the distinct labels, in order */
 	classes = palloc(sizeof(int32) * s->n);
 	memcpy(classes, s->labels, sizeof(int32) * s->n);
-	qsort(classes, s->n, sizeof(int32), cmp_int32);
-	for (int64 i = 0; i < s->n; i++)
-		if (nc == 0 || classes[i] != classes[nc - 1])
-			classes[nc++] = classes[i];
+	nc = (int) Min(seg_distinct_int32(classes, s->n), PG_INT32_MAX);
 	if (nc < 2 || nc > SEG_MLP_MAX_CLASSES)
-		bad_option("needs 2..%d classes, got %d", SEG_MLP_MAX_CLASSES, nc);
+		seg_nn_bad_option("mlp_fit", "needs 2..%d classes, got %d", SEG_MLP_MAX_CLASSES, nc);
 	y = palloc(sizeof(int32) * s->n);
 	for (int64 i = 0; i < s->n; i++)
-		y[i] = class_of(classes, nc, s->labels[i]);
+		y[i] = seg_find_int32(classes, nc, s->labels[i]);
 
 	/* standardise: the scaler goes into the model */
 	X = palloc(sizeof(double) * s->n * d);
@@ -350,7 +218,7 @@ seg_mlp_fit_finalfn(PG_FUNCTION_ARGS)
 			X[i * d + t] = (s->data[i * d + t] - mean[t]) / sd[t];
 
 	/* stratified validation split, seeded: each class gives its share */
-	pg_prng_seed(&rng, o.seed);
+	pg_prng_seed(&rng, o.n.seed);
 	train_idx = palloc(sizeof(int64) * s->n);
 	val_idx = palloc(sizeof(int64) * s->n);
 	for (int c = 0; c < nc; c++)
@@ -370,7 +238,7 @@ seg_mlp_fit_finalfn(PG_FUNCTION_ARGS)
 			members[i] = members[j];
 			members[j] = t;
 		}
-		nv = cnt > 1 ? (int64) floor(o.validation * cnt + 0.5) : 0;
+		nv = cnt > 1 ? (int64) floor(o.n.validation * cnt + 0.5) : 0;
 		nv = Min(nv, cnt - 1);
 		for (int64 i = 0; i < cnt; i++)
 		{
@@ -383,11 +251,11 @@ seg_mlp_fit_finalfn(PG_FUNCTION_ARGS)
 	}
 
 	/* the network: hidden layers (ReLU, batch norm, dropout), then the class logits */
-	nl = o.nhidden + 1;
+	nl = o.n.nhidden + 1;
 	widths[0] = d;
-	for (int l = 0; l < o.nhidden; l++)
+	for (int l = 0; l < o.n.nhidden; l++)
 	{
-		widths[l + 1] = o.hidden[l];
+		widths[l + 1] = o.n.hidden[l];
 		acts[l] = SEG_ACT_RELU;
 		bn[l] = o.batch_norm;
 		drop[l] = o.dropout;
@@ -396,15 +264,15 @@ seg_mlp_fit_finalfn(PG_FUNCTION_ARGS)
 	acts[nl - 1] = SEG_ACT_IDENTITY;
 	bn[nl - 1] = false;
 	drop[nl - 1] = 0.0;
-	o.t.batch_size = (int) Min(o.t.batch_size, Max(ntrain, 2));
-	net = seg_net_create(nl, widths, acts, bn, drop, o.t.batch_size, &rng);
+	o.n.t.batch_size = (int) Min(o.n.t.batch_size, Max(ntrain, 2));
+	net = seg_net_create(nl, widths, acts, bn, drop, o.n.t.batch_size, &rng);
 	data.loss = SEG_LOSS_SOFTMAX_CE;
 	data.X = X;
 	data.in = d;
 	data.classes = y;
 	data.targets = NULL;
 	data.out = nc;
-	seg_net_train(net, &data, train_idx, ntrain, val_idx, nval, &o.t, &rng, &res);
+	seg_net_train(net, &data, train_idx, ntrain, val_idx, nval, &o.n.t, &rng, &res);
 	epoch = res.epochs;
 	best_epoch = res.best_epoch;
 	train_curve = res.train_curve;
