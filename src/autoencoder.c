@@ -29,7 +29,6 @@
 #include "rows_state.h"
 #include "validate.h"
 
-extern int	seg_max_fit_memory_kb;
 
 typedef struct AeOptions
 {
@@ -82,37 +81,20 @@ ae_agg_context(FunctionCallInfo fcinfo)
 }
 
 /* autoencoder_fit(features [, options]): NULL rows are skipped */
+static uint64
+ae_seed(const char *options)
+{
+	AeOptions	o;
+
+	parse_ae_options(options, &o);
+	return o.n.seed;
+}
+
 PG_FUNCTION_INFO_V1(seg_autoencoder_fit_transfn);
 Datum
 seg_autoencoder_fit_transfn(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = ae_agg_context(fcinfo);
-	SegRows    *s = PG_ARGISNULL(0) ? NULL : seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
-	const double *x;
-	int			d;
-	char	   *opts;
-
-	if (PG_ARGISNULL(1))
-	{
-		if (s == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
-	}
-	x = seg_check_vector(PG_GETARG_ARRAYTYPE_P(1), "features", s ? s->d : -1, &d);
-	opts = (PG_NARGS() > 2 && !PG_ARGISNULL(2))
-		? JsonbToCString(NULL, &PG_GETARG_JSONB_P(2)->root, VARSIZE(PG_GETARG_JSONB_P(2))) : "{}";
-	if (s == NULL)
-	{
-		AeOptions o;
-
-		parse_ae_options(opts, &o);
-		s = seg_rows_create(aggcxt, d, 0, false, opts, o.n.seed,
-							seg_rows_budget(d, false, seg_max_fit_memory_kb));
-	}
-	else if (strcmp(s->options, opts) != 0)
-		seg_nn_bad_option("autoencoder_fit", "options must be the same for every row");
-	seg_rows_offer(s, x, 0);
-	PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
+	return seg_nn_rows_transfn(fcinfo, "autoencoder_fit", false, ae_seed);
 }
 
 static void
@@ -182,19 +164,9 @@ seg_autoencoder_fit_finalfn(PG_FUNCTION_ARGS)
 		seg_nn_bad_option("autoencoder_fit", "needs at least 2 rows, got %lld", (long long) s->n);
 
 	X = palloc(sizeof(double) * s->n * d);
-	mean = palloc0(sizeof(double) * d);
-	sd = palloc0(sizeof(double) * d);
-	for (int64 i = 0; i < s->n; i++)
-		for (int t = 0; t < d; t++)
-			mean[t] += s->data[i * d + t] / s->n;
-	for (int64 i = 0; i < s->n; i++)
-		for (int t = 0; t < d; t++)
-			sd[t] += (s->data[i * d + t] - mean[t]) * (s->data[i * d + t] - mean[t]) / s->n;
-	for (int t = 0; t < d; t++)
-		sd[t] = sd[t] > 0 ? sqrt(sd[t]) : 1.0;
-	for (int64 i = 0; i < s->n; i++)
-		for (int t = 0; t < d; t++)
-			X[i * d + t] = (s->data[i * d + t] - mean[t]) / sd[t];
+	mean = palloc(sizeof(double) * d);
+	sd = palloc(sizeof(double) * d);
+	seg_nn_standardize(s->data, s->n, d, X, mean, sd);
 
 	/* d -> hidden... -> code -> ...hidden -> d */
 	half = o.n.nhidden + 1;

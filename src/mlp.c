@@ -85,40 +85,22 @@ mlp_agg_context(FunctionCallInfo fcinfo)
 	return cxt;
 }
 
-extern int	seg_max_fit_memory_kb;
 
 /* mlp_fit(features, label [, options]): rows with a NULL array or label are skipped */
+static uint64
+mlp_seed(const char *options)
+{
+	MlpOptions	o;
+
+	parse_mlp_options(options, &o);
+	return o.n.seed;
+}
+
 PG_FUNCTION_INFO_V1(seg_mlp_fit_transfn);
 Datum
 seg_mlp_fit_transfn(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = mlp_agg_context(fcinfo);
-	SegRows    *s = PG_ARGISNULL(0) ? NULL : seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
-	const double *x;
-	int			d;
-	char	   *opts;
-
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-	{
-		if (s == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
-	}
-	x = seg_check_vector(PG_GETARG_ARRAYTYPE_P(1), "features", s ? s->d : -1, &d);
-	opts = (PG_NARGS() > 3 && !PG_ARGISNULL(3))
-		? JsonbToCString(NULL, &PG_GETARG_JSONB_P(3)->root, VARSIZE(PG_GETARG_JSONB_P(3))) : "{}";
-	if (s == NULL)
-	{
-		MlpOptions o;
-
-		parse_mlp_options(opts, &o);	/* bad options fail at the first row */
-		s = seg_rows_create(aggcxt, d, 0, true, opts, o.n.seed,
-							seg_rows_budget(d, true, seg_max_fit_memory_kb));
-	}
-	else if (strcmp(s->options, opts) != 0)
-		seg_nn_bad_option("mlp_fit", "options must be the same for every row");
-	seg_rows_offer(s, x, PG_GETARG_INT32(2));
-	PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
+	return seg_nn_rows_transfn(fcinfo, "mlp_fit", true, mlp_seed);
 }
 
 static void
@@ -197,25 +179,9 @@ seg_mlp_fit_finalfn(PG_FUNCTION_ARGS)
 
 	/* standardise: the scaler goes into the model */
 	X = palloc(sizeof(double) * s->n * d);
-	mean = palloc0(sizeof(double) * d);
-	sd = palloc0(sizeof(double) * d);
-	for (int64 i = 0; i < s->n; i++)
-		for (int t = 0; t < d; t++)
-			mean[t] += s->data[i * d + t];
-	for (int t = 0; t < d; t++)
-		mean[t] /= s->n;
-	for (int64 i = 0; i < s->n; i++)
-		for (int t = 0; t < d; t++)
-			sd[t] += (s->data[i * d + t] - mean[t]) * (s->data[i * d + t] - mean[t]);
-	for (int t = 0; t < d; t++)
-	{
-		sd[t] = sqrt(sd[t] / s->n);
-		if (!(sd[t] > 0))
-			sd[t] = 1.0;
-	}
-	for (int64 i = 0; i < s->n; i++)
-		for (int t = 0; t < d; t++)
-			X[i * d + t] = (s->data[i * d + t] - mean[t]) / sd[t];
+	mean = palloc(sizeof(double) * d);
+	sd = palloc(sizeof(double) * d);
+	seg_nn_standardize(s->data, s->n, d, X, mean, sd);
 
 	/* stratified validation split, seeded: each class gives its share */
 	pg_prng_seed(&rng, o.n.seed);

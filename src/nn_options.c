@@ -3,10 +3,14 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
 #include "nn_options.h"
+#include "rows_state.h"
+#include "validate.h"
 
 void
 seg_nn_bad_option(const char *fn, const char *fmt,...)
@@ -124,4 +128,63 @@ seg_nn_parse(const char *fn, const char *text, SegNnOptions *o,
 			other(fn, key, &v, arg);
 		key = NULL;
 	}
+}
+
+extern int	seg_max_fit_memory_kb;
+
+Datum
+seg_nn_rows_transfn(FunctionCallInfo fcinfo, const char *fn, bool labeled,
+					uint64 (*seed_of) (const char *options))
+{
+	MemoryContext aggcxt;
+	SegRows    *s;
+	int			optarg = labeled ? 3 : 2;
+	const double *x;
+	int			d;
+	char	   *opts;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "%s called in non-aggregate context", fn);
+	s = PG_ARGISNULL(0) ? NULL : seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
+	if (PG_ARGISNULL(1) || (labeled && PG_ARGISNULL(2)))
+	{
+		if (s == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
+	}
+	x = seg_check_vector(PG_GETARG_ARRAYTYPE_P(1), "features", s ? s->d : -1, &d);
+	opts = (PG_NARGS() > optarg && !PG_ARGISNULL(optarg))
+		? JsonbToCString(NULL, &PG_GETARG_JSONB_P(optarg)->root, VARSIZE(PG_GETARG_JSONB_P(optarg)))
+		: "{}";
+	if (s == NULL)
+		s = seg_rows_create(aggcxt, d, 0, labeled, opts, seed_of(opts),
+							seg_rows_budget(d, labeled, seg_max_fit_memory_kb));
+	else if (strcmp(s->options, opts) != 0)
+		seg_nn_bad_option(fn, "options must be the same for every row");
+	seg_rows_offer(s, x, labeled ? PG_GETARG_INT32(2) : 0);
+	PG_RETURN_DATUM(EOHPGetRWDatum(&s->hdr));
+}
+
+void
+seg_nn_standardize(const double *data, int64 n, int d, double *X, double *mean, double *sd)
+{
+	for (int t = 0; t < d; t++)
+		mean[t] = sd[t] = 0.0;
+	for (int64 i = 0; i < n; i++)
+		for (int t = 0; t < d; t++)
+			mean[t] += data[i * d + t];
+	for (int t = 0; t < d; t++)
+		mean[t] /= n;
+	for (int64 i = 0; i < n; i++)
+		for (int t = 0; t < d; t++)
+			sd[t] += (data[i * d + t] - mean[t]) * (data[i * d + t] - mean[t]);
+	for (int t = 0; t < d; t++)
+	{
+		sd[t] = sqrt(sd[t] / n);
+		if (!(sd[t] > 0))
+			sd[t] = 1.0;
+	}
+	for (int64 i = 0; i < n; i++)
+		for (int t = 0; t < d; t++)
+			X[i * d + t] = (data[i * d + t] - mean[t]) / sd[t];
 }

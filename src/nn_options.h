@@ -5,6 +5,7 @@
 #ifndef SEG_NN_OPTIONS_H
 #define SEG_NN_OPTIONS_H
 
+#include "fmgr.h"
 #include "utils/jsonb.h"
 
 #include "nn.h"
@@ -37,5 +38,17 @@ extern void seg_nn_defaults(SegNnOptions *o);
 extern void seg_nn_parse(const char *fn, const char *text, SegNnOptions *o,
 						 void (*other) (const char *fn, const char *key, JsonbValue *v, void *arg),
 						 void *arg);
+
+/*
+ * The transition of a trainer aggregate: arguments (state, features [, label]
+ * [, options]); rows with a NULL features or label are skipped.  `seed_of`
+ * parses the options text (so bad options fail at the first row) and
+ * returns the sample seed.
+ */
+extern Datum seg_nn_rows_transfn(FunctionCallInfo fcinfo, const char *fn, bool labeled,
+								 uint64 (*seed_of) (const char *options));
+
+/* Standardise rows (n x d) into X: mean and deviation per column (1 for a constant column). */
+extern void seg_nn_standardize(const double *data, int64 n, int d, double *X, double *mean, double *sd);
 
 #endif							/* SEG_NN_OPTIONS_H */
