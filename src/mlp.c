@@ -85,7 +85,6 @@ mlp_agg_context(FunctionCallInfo fcinfo)
 	return cxt;
 }
 
-
 /* mlp_fit(features, label [, options]): rows with a NULL array or label are skipped */
 static uint64
 mlp_seed(const char *options)
