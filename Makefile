@@ -22,6 +22,7 @@ OBJS = \
 	src/classification.o \
 	src/nn.o \
 	src/nn_options.o \
+	src/net_apply.o \
 	src/mlp.o \
 	src/autoencoder.o \
 	src/rfm.o \

@@ -242,38 +242,6 @@ seg_autoencoder_fit_finalfn(PG_FUNCTION_ARGS)
 	PG_RETURN_SEGMODEL_P(result);
 }
 
-/* Run x (already scaled) through network net_id of m; returns the output and its width. */
-static double *
-run_net(const SegModel *m, int net_id, const double *x, int d, int *width)
-{
-	const SegSection *spec = seg_model_find(m, SEG_TAG_LAYER_SPEC, net_id, 0);
-	const int32 *rows = seg_section_data(m, spec);
-	double	   *cur = palloc(sizeof(double) * d);
-
-	memcpy(cur, x, sizeof(double) * d);
-	for (int l = 0; l < spec->nrows; l++)
-	{
-		int			in = rows[4 * l],
-					out = rows[4 * l + 1],
-					act = rows[4 * l + 2];
-		double	   *next = palloc(sizeof(double) * out);
-
-		memcpy(next, seg_section_data(m, seg_model_find(m, SEG_TAG_LAYER_BIAS, net_id, l)),
-			   sizeof(double) * out);
-		cblas_dgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0,
-					seg_section_data(m, seg_model_find(m, SEG_TAG_LAYER_WEIGHTS, net_id, l)), in,
-					cur, 1, 1.0, next, 1);
-		for (int j = 0; j < out; j++)
-			next[j] = act == SEG_ACT_RELU ? Max(next[j], 0.0)
-				: act == SEG_ACT_TANH ? tanh(next[j])
-				: act == SEG_ACT_SIGMOID ? 1.0 / (1.0 + exp(-next[j])) : next[j];
-		pfree(cur);
-		cur = next;
-		*width = out;
-	}
-	return cur;
-}
-
 static ArrayType *
 float8_array(const double *v, int n)
 {
@@ -311,7 +279,7 @@ seg_encode(PG_FUNCTION_ARGS)
 	for (int t = 0; t < d; t++)
 		z[t] = off ? (x[t] - ((const double *) seg_section_data(m, off))[t]) /
 			((const double *) seg_section_data(m, fac))[t] : x[t];
-	z = run_net(m, SEG_NET_ENCODER, z, d, &width);
+	z = seg_model_net_apply(m, SEG_NET_ENCODER, z, d, &width);
 	PG_RETURN_ARRAYTYPE_P(float8_array(z, width));
 }
 
@@ -342,8 +310,8 @@ seg_reconstruct(PG_FUNCTION_ARGS)
 	for (int t = 0; t < d; t++)
 		z[t] = (x[t] - ((const double *) seg_section_data(m, off))[t]) /
 			((const double *) seg_section_data(m, fac))[t];
-	z = run_net(m, SEG_NET_ENCODER, z, d, &cw);
-	out = run_net(m, SEG_NET_DECODER, z, cw, &ow);
+	z = seg_model_net_apply(m, SEG_NET_ENCODER, z, d, &cw);
+	out = seg_model_net_apply(m, SEG_NET_DECODER, z, cw, &ow);
 	for (int t = 0; t < ow; t++)
 		out[t] = out[t] * ((const double *) seg_section_data(m, fac))[t] +
 			((const double *) seg_section_data(m, off))[t];

@@ -323,8 +323,7 @@ mlp_forward_row(const SegModel *m, const double *x, int d, double **probs)
 	const SegSection *off = seg_model_find(m, SEG_TAG_SCALE_OFFSET, 0, 0);
 	const SegSection *fac = seg_model_find(m, SEG_TAG_SCALE_FACTOR, 0, 0);
 	const int32 *rows;
-	double	   *cur,
-			   *next;
+	double	   *cur;
 	int			width;
 
 	if (m->kind != SEG_KIND_MLP || spec == NULL)
@@ -340,48 +339,7 @@ mlp_forward_row(const SegModel *m, const double *x, int d, double **probs)
 	for (int t = 0; t < d; t++)
 		cur[t] = off ? (x[t] - ((const double *) seg_section_data(m, off))[t]) /
 			((const double *) seg_section_data(m, fac))[t] : x[t];
-	width = d;
-	for (int l = 0; l < spec->nrows; l++)
-	{
-		int			in = rows[4 * l],
-					out = rows[4 * l + 1],
-					act = rows[4 * l + 2];
-		const double *W = seg_section_data(m, seg_model_find(m, SEG_TAG_LAYER_WEIGHTS, SEG_NET_CLASSIFIER, l));
-		const double *bias = seg_section_data(m, seg_model_find(m, SEG_TAG_LAYER_BIAS, SEG_NET_CLASSIFIER, l));
-		const SegSection *bns = seg_model_find(m, SEG_TAG_LAYER_BATCHNORM, SEG_NET_CLASSIFIER, l);
-
-		next = palloc(sizeof(double) * out);
-		memcpy(next, bias, sizeof(double) * out);
-		cblas_dgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0, W, in, cur, 1, 1.0, next, 1);
-		if (bns)
-		{
-			const double *st = seg_section_data(m, bns);
-
-			for (int j = 0; j < out; j++)
-				next[j] = st[j] * (next[j] - st[2 * out + j]) / sqrt(st[3 * out + j] + 1e-5) + st[out + j];
-		}
-		if (act == SEG_ACT_SOFTMAX)
-		{
-			double		mx = -DBL_MAX,
-						sum = 0.0;
-
-			for (int j = 0; j < out; j++)
-				mx = Max(mx, next[j]);
-			for (int j = 0; j < out; j++)
-				sum += (next[j] = exp(next[j] - mx));
-			for (int j = 0; j < out; j++)
-				next[j] /= sum;
-		}
-		else
-			for (int j = 0; j < out; j++)
-				next[j] = act == SEG_ACT_RELU ? Max(next[j], 0.0)
-					: act == SEG_ACT_TANH ? tanh(next[j])
-					: act == SEG_ACT_SIGMOID ? 1.0 / (1.0 + exp(-next[j])) : next[j];
-		pfree(cur);
-		cur = next;
-		width = out;
-	}
-	*probs = cur;
+	*probs = seg_model_net_apply(m, SEG_NET_CLASSIFIER, cur, d, &width);
 	return width;
 }
 

@@ -16,7 +16,6 @@
 #include "model_type.h"
 #include "nn.h"
 
-#define SEG_BN_EPS 1e-5
 #define SEG_BN_MOMENTUM 0.1
 
 static double
@@ -83,8 +82,8 @@ seg_net_create(int nlayers, const int *widths, const int *acts, const bool *bn,
 	return net;
 }
 
-static double
-activate(int act, double v)
+double
+seg_activate(int act, double v)
 {
 	switch (act)
 	{
@@ -178,7 +177,7 @@ seg_net_forward(SegNetwork *net, const double *X, int n, bool train, pg_prng_sta
 		}
 		for (size_t i = 0; i < (size_t) n * out; i++)
 		{
-			double		a = activate(L->act, L->y[i]);
+			double		a = seg_activate(L->act, L->y[i]);
 
 			if (train && L->dropout > 0)
 			{
@@ -254,7 +253,7 @@ seg_net_backward(SegNetwork *net, const double *dout, int n)
 		for (size_t i = 0; i < (size_t) n * out; i++)
 		{
 			double		g = da_in[i];
-			double		a = activate(L->act, L->y[i]);
+			double		a = seg_activate(L->act, L->y[i]);
 
 			if (L->dropout > 0)
 				g *= L->mask[i];

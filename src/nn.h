@@ -15,6 +15,11 @@
 #include "c.h"
 #include "common/pg_prng.h"
 
+#define SEG_BN_EPS 1e-5
+
+/* An activation (not softmax) of one value; sigmoid is stable on both sides. */
+extern double seg_activate(int act, double v);
+
 typedef enum SegLoss
 {
 	SEG_LOSS_SOFTMAX_CE = 0,	/* targets: class indices */
@@ -142,5 +147,13 @@ extern int64 seg_net_state_size(const SegNetwork *net);
  * error.  (Dropout off, batch norm in training mode.)
  */
 extern double seg_net_gradient_check(SegLoss loss, uint64 seed);
+
+/*
+ * Network `net` (SEG_NET_*) of a stored model on one row x of width in
+ * (already scaled); returns the output (palloc'd) and its width.
+ */
+struct SegModel;
+extern double *seg_model_net_apply(const struct SegModel *m, int net, const double *x, int in,
+								   int *width);
 
 #endif							/* SEG_NN_H */
