@@ -162,3 +162,29 @@ SELECT min(f) >= 0 AND max(f) <= 1 AS minmax_in_unit_range
 FROM members m, segment.latest_models l, unnest(segment.segment_features(m, l.model)) f
 WHERE l.name = 'members_seg';
 DELETE FROM segment.models WHERE name = 'members_seg';
+
+-- deep k-means and a segment classifier: an autoencoder on the encoded features, k-means on its
+-- codes, an MLP trained on the segments that then decides them for every row
+SELECT s -> 'k' AS k, s -> 'rows_used' AS rows_used
+FROM segment.train('cust_deep', 'cust', NULL, 3,
+                   '{"seed": 1, "encoder": {"code_size": 2, "hidden": [16], "seed": 1, "epochs": 60},
+                     "classifier": {"hidden": [16], "dropout": 0.1, "seed": 1, "epochs": 60}}') s;
+SELECT jsonb_object_keys(metrics -> 'comparison') AS compared,
+       (metrics #>> '{classifier,validation_accuracy}')::float8 >= 0.99 AS classifier_learned,
+       metrics #> '{encoder,code_size}' AS code_size
+FROM segment.latest_models WHERE name = 'cust_deep' ORDER BY 1;
+SELECT jsonb_array_length(segment.model_info(model) -> 'sections') > 0 AS has_sections,
+       cardinality(segment.segment_distances(c, model)) AS k
+FROM segment.latest_models, cust c WHERE name = 'cust_deep' AND c.id = 1;
+-- each plan is one segment, named by the stored segment means
+SELECT plan, count(DISTINCT segment.segment_of(c, 'cust_deep')) AS segments, min(segment.segment_label(c, 'cust_deep')) AS label
+FROM cust c WHERE spend IS NOT NULL AND plan IS NOT NULL AND active IS NOT NULL GROUP BY plan ORDER BY plan;
+SELECT count(*) FILTER (WHERE segment.segment_of(c, 'cust_deep') = segment.segment_of(c, m.model)) AS agree,
+       count(*) AS customers
+FROM cust c, segment.latest_models m WHERE m.name = 'cust_deep';
+SELECT segment, label, round(mean::numeric, 1) AS spend FROM segment.profile('cust_deep') WHERE feature = 'spend' ORDER BY 3;
+SELECT * FROM cust c, segment.segment_explain(c, 'cust_deep') WHERE c.id = 1;
+SELECT segment.train('x', 'cust', NULL, 3, '{"encoder": 5}');
+SELECT segment.segmenter_attach(segment.kmeans_model('{{1}}'), NULL, NULL, NULL);
+SELECT segment.segmenter_attach(model, model, NULL, NULL) FROM segment.latest_models WHERE name = 'cust_seg';
+DELETE FROM segment.models WHERE name = 'cust_deep';

@@ -12,6 +12,13 @@ CREATE FUNCTION @extschema@.segmenter_model(columns text[], column_types text[],
 COMMENT ON FUNCTION @extschema@.segmenter_model(text[], text[], float8[], jsonb, float8[], float8[], float8[], text[], jsonb) IS
     'a train() pipeline model from SQL values: columns, their kinds, NULL replacements, one-hot categories, scaler, centroids';
 
+CREATE FUNCTION @extschema@.segmenter_attach(base @extschema@.model, autoencoder @extschema@.model,
+                                             centroids float8[], classifier @extschema@.model)
+    RETURNS @extschema@.model
+    AS 'MODULE_PATHNAME', 'seg_segmenter_attach' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.segmenter_attach(@extschema@.model, @extschema@.model, float8[], @extschema@.model) IS
+    'a segmenter with an autoencoder''s encoder (centroids in its code space) and/or an mlp classifier deciding the segment';
+
 -- segment_of(c) on the whole row of a table is planned as segment_of_columns*(row type, [model,]
 -- c.col1, c.col2, ...): no composite datum per row (segment_of_support, src/segment_of_support.c)
 CREATE FUNCTION @extschema@.segment_of_support(internal) RETURNS internal
@@ -126,7 +133,15 @@ DECLARE
     max_cats int := coalesce((opts ->> 'max_categories')::int, 10);
     k_min int := coalesce((opts ->> 'k_min')::int, 2);
     k_max int := coalesce((opts ->> 'k_max')::int, 10);
-    fit_opts jsonb := opts - 'scaling' - 'max_categories' - 'k_min' - 'k_max';
+    enc_opts jsonb := opts -> 'encoder';
+    cls_opts jsonb := opts -> 'classifier';
+    fit_opts jsonb := opts - 'scaling' - 'max_categories' - 'k_min' - 'k_max' - 'encoder' - 'classifier';
+    ae @extschema@.model;
+    cls @extschema@.model;
+    feat_expr text := '@extschema@.segment_features(t, $1)';
+    seg_means float8[];
+    comparison jsonb;
+    plain @extschema@.model;
     col record;
     cols text[] := '{}';
     kinds text[] := '{}';
@@ -169,6 +184,11 @@ BEGIN
     END IF;
     IF k IS NOT NULL AND k < 1 THEN
         RAISE EXCEPTION 'train: k must be at least 1, got %', k USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF (enc_opts IS NOT NULL AND jsonb_typeof(enc_opts) <> 'object')
+       OR (cls_opts IS NOT NULL AND jsonb_typeof(cls_opts) <> 'object') THEN
+        RAISE EXCEPTION 'train: options encoder and classifier must be JSON objects (autoencoder_fit and mlp_fit options)'
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF features IS NOT NULL AND cardinality(features) = 0 THEN
         RAISE EXCEPTION 'train: features must not be empty (NULL picks them)' USING ERRCODE = 'invalid_parameter_value';
@@ -309,26 +329,72 @@ BEGIN
     -- encode with the model's own code (segment_features), then cluster
     prep := @extschema@.segmenter_model(cols, kinds, impute, cats, offs, facs,
                                         array_fill(0::float8, ARRAY[1, cardinality(offs)]));
+    -- deep k-means: an autoencoder on the encoded features, then k-means on its codes
+    IF enc_opts IS NOT NULL THEN
+        EXECUTE format('SELECT @extschema@.autoencoder_fit(@extschema@.segment_features(t, $1), $2) FROM %s t', source)
+            INTO ae USING prep, enc_opts;
+        feat_expr := '@extschema@.encode(@extschema@.segment_features(t, $1), $4)';
+    END IF;
     IF k IS NULL THEN
-        EXECUTE format('SELECT @extschema@.kmeans_sweep(@extschema@.segment_features(t, $1), %s, %s, $2) FROM %s t',
-                       k_min, k_max, source) INTO sweep USING prep, fit_opts;
+        EXECUTE format('SELECT @extschema@.kmeans_sweep(%s, %s, %s, $2) FROM %s t', feat_expr, k_min, k_max, source)
+            INTO sweep USING prep, fit_opts, NULL::int, ae;
         SELECT (e ->> 'k')::int INTO chosen FROM jsonb_array_elements(sweep) e
         ORDER BY (e ->> 'silhouette')::float8 DESC NULLS LAST, (e ->> 'k')::int LIMIT 1;
     END IF;
-    EXECUTE format('SELECT @extschema@.kmeans_fit(@extschema@.segment_features(t, $1), $2, $3) FROM %s t', source)
-        INTO fitted USING prep, chosen, fit_opts;
+    EXECUTE format('SELECT @extschema@.kmeans_fit(%s, $2, $3) FROM %s t', feat_expr, source)
+        INTO fitted USING prep, chosen, fit_opts, ae;
     m := @extschema@.model_info(fitted) -> 'metrics';
     m := m || jsonb_build_object('k_chosen_by', CASE WHEN k IS NULL THEN 'silhouette' ELSE 'given' END,
                                  'scaling', scaling, 'max_categories', max_cats,
                                  'cluster_sizes', @extschema@.model_info(fitted) -> 'cluster_sizes',
                                  'feature_mean', to_jsonb(fmean), 'feature_std', to_jsonb(fstd))
            || CASE WHEN sweep IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('sweep', sweep) END;
-    labels := @extschema@.segment_labels_for(@extschema@.centroids(fitted), offs, facs, fmean, fstd,
+    IF enc_opts IS NOT NULL THEN
+        -- the segments' means of the encoded features: what profile() and the labels describe
+        EXECUTE format($q$
+            SELECT array_agg(r.means ORDER BY r.s) FROM (
+                SELECT s, array_agg(v ORDER BY j) AS means FROM (
+                    SELECT @extschema@.kmeans_assign(%1$s, $2) AS s, u.j, avg(u.v) AS v
+                    FROM %2$s t, unnest(@extschema@.segment_features(t, $1)) WITH ORDINALITY u(v, j)
+                    GROUP BY 1, 2) g
+                GROUP BY s) r$q$, replace(feat_expr, '$4', '$3'), source)
+            INTO seg_means USING prep, fitted, ae;
+        -- plain and deep k-means judged on the same encoded features
+        EXECUTE format('SELECT @extschema@.kmeans_fit(@extschema@.segment_features(t, $1), $2, $3) FROM %s t', source)
+            INTO plain USING prep, chosen, fit_opts;
+        EXECUTE format($q$
+            WITH l AS (SELECT @extschema@.segment_features(t, $1) AS f,
+                              @extschema@.kmeans_assign(%1$s, $2) AS deep,
+                              @extschema@.kmeans_assign(@extschema@.segment_features(t, $1), $4) AS plain
+                       FROM %2$s t)
+            SELECT jsonb_build_object(
+                'deep', jsonb_build_object('silhouette', @extschema@.silhouette(f, deep, '{"sample_size": 10000}'),
+                                           'davies_bouldin', @extschema@.davies_bouldin(f, deep)),
+                'plain', jsonb_build_object('silhouette', @extschema@.silhouette(f, plain, '{"sample_size": 10000}'),
+                                            'davies_bouldin', @extschema@.davies_bouldin(f, plain)))
+            FROM l$q$, replace(feat_expr, '$4', '$3'), source)
+            INTO comparison USING prep, fitted, ae, plain;
+        m := m || jsonb_build_object('segment_means', to_jsonb(seg_means), 'comparison', comparison,
+                                     'encoder', (@extschema@.model_info(ae) -> 'metrics') - 'train_curve');
+    ELSE
+        seg_means := @extschema@.centroids(fitted);
+    END IF;
+    -- a classifier trained on the segments decides them for new rows
+    IF cls_opts IS NOT NULL THEN
+        EXECUTE format('SELECT @extschema@.mlp_fit(@extschema@.segment_features(t, $1), @extschema@.kmeans_assign(%s, $2), $3) FROM %s t',
+                       feat_expr, source)
+            INTO cls USING prep, fitted, cls_opts, ae;
+        m := m || jsonb_build_object('classifier', (@extschema@.model_info(cls) -> 'metrics') - 'train_curve' - 'validation_curve');
+    END IF;
+    labels := @extschema@.segment_labels_for(seg_means, offs, facs, fmean, fstd,
                                              ARRAY(SELECT jsonb_array_elements_text(
                                                  @extschema@.model_info(prep) -> 'features')),
                                              kinds, cols);
-    final := @extschema@.segmenter_model(cols, kinds, impute, cats, offs, facs,
-                                         @extschema@.centroids(fitted), labels, m);
+    final := @extschema@.segmenter_model(cols, kinds, impute, cats, offs, facs, seg_means, labels, m);
+    IF ae IS NOT NULL OR cls IS NOT NULL THEN
+        final := @extschema@.segmenter_attach(final, ae,
+                                              CASE WHEN ae IS NULL THEN NULL ELSE @extschema@.centroids(fitted) END, cls);
+    END IF;
     v := @extschema@.register_model(name, final, source, m);
     RETURN jsonb_build_object('name', name, 'version', v, 'k', chosen, 'columns', to_jsonb(cols),
                               'features', @extschema@.model_info(final) -> 'features',
@@ -376,10 +442,13 @@ BEGIN
                (SELECT sum(x::bigint) FROM jsonb_array_elements_text(m.info -> 'metrics' -> 'cluster_sizes') x) AS total
         FROM m, generate_subscripts(m.c, 1) g(s))
     SELECT s.s, coalesce(s.label, 'segment ' || s.s), s.n, s.n::float8 / nullif(s.total, 0), f.feature,
-           m.c[s.s][f.j] * coalesce(f.fac, 1) + coalesce(f.off, 0),
+           c.v * coalesce(f.fac, 1) + coalesce(f.off, 0),
            f.fmean,
-           (m.c[s.s][f.j] * coalesce(f.fac, 1) + coalesce(f.off, 0) - f.fmean) / nullif(f.fstd, 0)
-    FROM m, s, f
+           (c.v * coalesce(f.fac, 1) + coalesce(f.off, 0) - f.fmean) / nullif(f.fstd, 0)
+    FROM m, s, f,
+         -- the segment's mean of the feature: its centroid, or with an encoder the stored means
+         LATERAL (SELECT coalesce((m.info #>> ARRAY['metrics', 'segment_means', (s.s - 1)::text, (f.j - 1)::text])::float8,
+                                  m.c[s.s][f.j]) AS v) c
     ORDER BY s.s, f.j;
 END
 $$;

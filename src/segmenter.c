@@ -34,6 +34,7 @@
 #include "model_type.h"
 #include "segmenter.h"
 #include "validate.h"
+#include "nn.h"
 #include "vecmath.h"
 
 /* ---------- the pipeline, read from a model (no copies) ---------- */
@@ -61,7 +62,17 @@ seg_pipeline_view(const SegModel *m, SegPipeline *p)
 	p->types = seg_section_data(m, types);
 	p->impute = seg_section_data(m, imp);
 	p->k = cent->nrows;
-	p->d = cent->ncols;
+	p->cd = cent->ncols;
+	{
+		const SegSection *feats = seg_model_find(m, SEG_TAG_FEATURES, 0, 0);
+		const SegSection *enc = seg_model_find(m, SEG_TAG_LAYER_SPEC, SEG_NET_ENCODER, 0);
+		const SegSection *cls = seg_model_find(m, SEG_TAG_LAYER_SPEC, SEG_NET_CLASSIFIER, 0);
+
+		p->d = feats ? feats->nrows : (off ? off->ncols : cent->ncols);
+		p->encoder = enc != NULL;
+		p->classifier = cls != NULL;
+		p->cls_in = cls ? ((const int32 *) seg_section_data(m, cls))[0] : 0;
+	}
 	p->centroids = seg_section_data(m, cent);
 	p->offset = off ? seg_section_data(m, off) : NULL;
 	p->factor = fac ? seg_section_data(m, fac) : NULL;
@@ -328,7 +339,7 @@ nearest(const SegPipeline *p, const double *x, double *dist)
 
 	for (int c = 0; c < p->k; c++)
 	{
-		double		dd = seg_sqdist(x, p->centroids + (size_t) c * p->d, p->d);
+		double		dd = seg_sqdist(x, p->centroids + (size_t) c * p->cd, p->cd);
 
 		if (dist)
 			dist[c] = dd;
@@ -338,6 +349,39 @@ nearest(const SegPipeline *p, const double *x, double *dist)
 			best = c;
 		}
 	}
+	return best;
+}
+
+/*
+ * The segment (0-based) of an encoded row x (p->d values): through the
+ * encoder when there is one, then the classifier's choice when there is
+ * one, else the nearest centroid.  dist, when given, gets the squared
+ * distances to the centroids (k values, in code space with an encoder).
+ */
+static int
+decide(const SegPipeline *p, const double *x, double *dist)
+{
+	const double *z = x;
+	double	   *code = NULL;
+	int			w,
+				best;
+
+	if (p->encoder)
+		z = code = seg_model_net_apply(p->model, SEG_NET_ENCODER, x, p->d, &w);
+	best = nearest(p, z, dist);
+	if (p->classifier)
+	{
+		double	   *probs = seg_model_net_apply(p->model, SEG_NET_CLASSIFIER,
+												p->cls_in == p->d ? x : z, p->cls_in, &w);
+
+		best = 0;
+		for (int c = 1; c < w; c++)
+			if (probs[c] > probs[best])
+				best = c;
+		pfree(probs);
+	}
+	if (code)
+		pfree(code);
 	return best;
 }
 
@@ -501,7 +545,7 @@ seg_segment_of(PG_FUNCTION_ARGS)
 	pipeline_for_call(fcinfo, cs, &p);
 	xp = p.d <= SEG_MAX_FEATURES_STACK ? x : palloc(sizeof(double) * p.d);
 	encode_arg(fcinfo, cs, &p, xp);
-	s = nearest(&p, xp, NULL);
+	s = decide(&p, xp, NULL);
 	PG_RETURN_INT32(s + 1);
 }
 
@@ -520,7 +564,7 @@ seg_segment_distances(PG_FUNCTION_ARGS)
 	x = palloc(sizeof(double) * p.d);
 	dist = palloc(sizeof(double) * p.k);
 	encode_arg(fcinfo, cs, &p, x);
-	nearest(&p, x, dist);
+	decide(&p, x, dist);
 	for (int c = 0; c < p.k; c++)
 		dist[c] = sqrt(dist[c]);
 	PG_RETURN_ARRAYTYPE_P(float8_array(dist, p.k));
@@ -541,7 +585,7 @@ seg_segment_label(PG_FUNCTION_ARGS)
 	pipeline_for_call(fcinfo, cs, &p);
 	x = palloc(sizeof(double) * p.d);
 	encode_arg(fcinfo, cs, &p, x);
-	s = nearest(&p, x, NULL);
+	s = decide(&p, x, NULL);
 	if (p.labels == NULL)
 		PG_RETURN_TEXT_P(cstring_to_text(psprintf("segment %d", s + 1)));
 	label = p.labels;
@@ -597,7 +641,7 @@ segment_of_columns(FunctionCallInfo fcinfo, SegPipeline *p, int first)
 	double	   *xp = p->d <= SEG_MAX_FEATURES_STACK ? x : palloc(sizeof(double) * p->d);
 
 	encode_columns(fcinfo, cs, p, first, xp);
-	PG_RETURN_INT32(nearest(p, xp, NULL) + 1);
+	PG_RETURN_INT32(decide(p, xp, NULL) + 1);
 }
 
 /* segment_of_columns(row_type, VARIADIC "any"): the model trained on row_type */
@@ -666,10 +710,15 @@ seg_segment_explain(PG_FUNCTION_ARGS)
 	SEG_ROW_ARG_CHECK();
 	InitMaterializedSRF(fcinfo, 0);
 	pipeline_for_call(fcinfo, cs, &p);
+	if (p.encoder)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("segment_explain does not explain models with an encoder"),
+				 errdetail("Their distances are measured in the encoder's code space, not per feature.")));
 	x = palloc(sizeof(double) * p.d);
 	dist = palloc(sizeof(double) * p.k);
 	encode_arg(fcinfo, cs, &p, x);
-	best = nearest(&p, x, dist);
+	best = decide(&p, x, dist);
 	for (int c = 0; c < p.k; c++)
 		if (c != best && (second < 0 || dist[c] < dist[second]))
 			second = c;

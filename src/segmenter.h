@@ -19,7 +19,11 @@ typedef struct SegPipeline
 	const double *impute;		/* per column: the value for NULL (category index for text) */
 	int			k;
 	int			d;				/* encoded width: numbers and booleans 1, categories n + 1 */
-	const double *centroids;	/* k x d, in scaled units */
+	int			cd;				/* centroid width: d, or the encoder's code size */
+	bool		encoder;		/* rows go through the encoder before the centroids */
+	bool		classifier;		/* the classifier network decides the segment */
+	int			cls_in;			/* its input width: d, or the code size */
+	const double *centroids;	/* k x cd, in scaled units or code space */
 	const double *offset;		/* NULL or d */
 	const double *factor;
 	const char *labels;			/* NULL or k strings */

@@ -183,3 +183,124 @@ seg_segmenter_model(PG_FUNCTION_ARGS)
 	seg_model_check(m);
 	PG_RETURN_SEGMODEL_P(m);
 }
+
+/* ---------- attaching networks: deep k-means and a segment classifier ---------- */
+
+/* Copy network `from_net` of model src into the builder as `to_net`, folding the scaler (mean, sd) into layer 0. */
+static void
+attach_net(SegModelBuilder *b, const SegModel *src, int from_net, int to_net, bool softmax_out)
+{
+	const SegSection *spec = seg_model_find(src, SEG_TAG_LAYER_SPEC, from_net, 0);
+	const SegSection *off = seg_model_find(src, SEG_TAG_SCALE_OFFSET, 0, 0);
+	const SegSection *fac = seg_model_find(src, SEG_TAG_SCALE_FACTOR, 0, 0);
+	int32	   *rows;
+
+	if (spec == NULL)
+		bad_arg("the %s model has no network %d", seg_model_kind_name(src->kind), from_net);
+	rows = palloc(sizeof(int32) * 4 * spec->nrows);
+	memcpy(rows, seg_section_data(src, spec), sizeof(int32) * 4 * spec->nrows);
+	if (softmax_out)
+		rows[4 * (spec->nrows - 1) + 2] = SEG_ACT_SOFTMAX;
+	for (int l = 0; l < spec->nrows; l++)
+	{
+		int			in = rows[4 * l],
+					out = rows[4 * l + 1];
+		const SegSection *ws = seg_model_find(src, SEG_TAG_LAYER_WEIGHTS, from_net, l);
+		const SegSection *bs = seg_model_find(src, SEG_TAG_LAYER_BIAS, from_net, l);
+		const SegSection *bn = seg_model_find(src, SEG_TAG_LAYER_BATCHNORM, from_net, l);
+		double	   *W = palloc(sizeof(double) * out * in);
+		double	   *bias = palloc(sizeof(double) * out);
+
+		memcpy(W, seg_section_data(src, ws), sizeof(double) * out * in);
+		memcpy(bias, seg_section_data(src, bs), sizeof(double) * out);
+		if (l == 0 && off)
+		{
+			/* W (x - m) / s + b = (W / s) x + (b - W m / s): the model's scaler does the rest */
+			const double *mean = seg_section_data(src, off);
+			const double *sd = seg_section_data(src, fac);
+
+			for (int j = 0; j < out; j++)
+				for (int t = 0; t < in; t++)
+				{
+					bias[j] -= W[j * in + t] * mean[t] / sd[t];
+					W[j * in + t] /= sd[t];
+				}
+		}
+		seg_builder_add(b, SEG_TAG_LAYER_WEIGHTS, SEG_DT_FLOAT8, to_net, l, out, in, W, sizeof(double) * out * in);
+		seg_builder_add(b, SEG_TAG_LAYER_BIAS, SEG_DT_FLOAT8, to_net, l, 1, out, bias, sizeof(double) * out);
+		if (bn)
+			seg_builder_add(b, SEG_TAG_LAYER_BATCHNORM, SEG_DT_FLOAT8, to_net, l, 4, out,
+							seg_section_data(src, bn), seg_section_nbytes(src, bn));
+	}
+	seg_builder_add(b, SEG_TAG_LAYER_SPEC, SEG_DT_INT32, to_net, 0, spec->nrows, 4, rows,
+					sizeof(int32) * 4 * spec->nrows);
+}
+
+/*
+ * segmenter_attach(base, autoencoder, centroids, classifier): the base
+ * segmenter with the autoencoder's encoder (its scaler folded in) and
+ * centroids in code space, and/or a classifier (an mlp model trained on the
+ * base's encoded features or on the codes, whose classes are the segments
+ * 1..k) that then decides the segment.
+ */
+PG_FUNCTION_INFO_V1(seg_segmenter_attach);
+Datum
+seg_segmenter_attach(PG_FUNCTION_ARGS)
+{
+	SegModel   *base;
+	SegModelBuilder b;
+	SegModel   *m;
+	bool		has_encoder = !PG_ARGISNULL(1);
+
+	if (PG_ARGISNULL(0))
+		bad_arg("the base model must not be NULL");
+	base = PG_GETARG_SEGMODEL_P(0);
+	if (base->kind != SEG_KIND_SEGMENTER)
+		bad_arg("the base must be a segmenter model, not %s", seg_model_kind_name(base->kind));
+	if (has_encoder != !PG_ARGISNULL(2))
+		bad_arg("an encoder needs the centroids in its code space, and only then");
+	seg_builder_init(&b, SEG_KIND_SEGMENTER);
+	for (int i = 0; i < base->n_sections; i++)
+	{
+		const SegSection *s = &base->sections[i];
+
+		if ((has_encoder && s->tag == SEG_TAG_CENTROIDS) ||
+			s->tag == SEG_TAG_LAYER_SPEC || s->tag == SEG_TAG_LAYER_WEIGHTS ||
+			s->tag == SEG_TAG_LAYER_BIAS || s->tag == SEG_TAG_LAYER_BATCHNORM)
+			continue;
+		seg_builder_add(&b, s->tag, s->dtype, s->group, s->index, s->nrows, s->ncols,
+						seg_section_data(base, s), seg_section_nbytes(base, s));
+	}
+	if (has_encoder)
+	{
+		SegModel   *ae = PG_GETARG_SEGMODEL_P(1);
+		int			k,
+					cd;
+		const double *cent = seg_check_matrix(PG_GETARG_ARRAYTYPE_P(2), "centroids", &k, &cd);
+
+		if (ae->kind != SEG_KIND_AUTOENCODER)
+			bad_arg("the encoder must come from an autoencoder model, not %s", seg_model_kind_name(ae->kind));
+		attach_net(&b, ae, SEG_NET_ENCODER, SEG_NET_ENCODER, false);
+		seg_builder_add(&b, SEG_TAG_CENTROIDS, SEG_DT_FLOAT8, 0, 0, k, cd, cent, sizeof(double) * k * cd);
+	}
+	if (!PG_ARGISNULL(3))
+	{
+		SegModel   *cls = PG_GETARG_SEGMODEL_P(3);
+
+		const SegSection *classes;
+		const char *c;
+
+		if (cls->kind != SEG_KIND_MLP)
+			bad_arg("the classifier must be an mlp model, not %s", seg_model_kind_name(cls->kind));
+		/* its outputs must be the segments 1..k, in order */
+		classes = seg_model_find(cls, SEG_TAG_SEGMENT_LABELS, 0, 0);
+		c = classes ? seg_section_data(cls, classes) : NULL;
+		for (int i = 0; classes && i < classes->nrows; i++, c = seg_next_string(c))
+			if (strcmp(c, psprintf("%d", i + 1)) != 0)
+				bad_arg("the classifier's classes must be the segments 1..k; class %d is %s", i + 1, c);
+		attach_net(&b, cls, SEG_NET_CLASSIFIER, SEG_NET_CLASSIFIER, true);
+	}
+	m = seg_builder_finish(&b);
+	seg_model_check(m);
+	PG_RETURN_SEGMODEL_P(m);
+}
