@@ -70,16 +70,6 @@ parse_ae_options(const char *text, AeOptions *o)
 	seg_nn_parse("autoencoder_fit", text, &o->n, ae_other_option, o);
 }
 
-static MemoryContext
-ae_agg_context(FunctionCallInfo fcinfo)
-{
-	MemoryContext cxt;
-
-	if (!AggCheckCallContext(fcinfo, &cxt))
-		elog(ERROR, "autoencoder_fit called in non-aggregate context");
-	return cxt;
-}
-
 /* autoencoder_fit(features [, options]): NULL rows are skipped */
 static uint64
 ae_seed(const char *options)
@@ -123,7 +113,7 @@ PG_FUNCTION_INFO_V1(seg_autoencoder_fit_finalfn);
 Datum
 seg_autoencoder_fit_finalfn(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = ae_agg_context(fcinfo);
+	MemoryContext aggcxt = seg_agg_context(fcinfo, "autoencoder_fit");
 	MemoryContext work,
 				old;
 	SegRows    *s;

@@ -14,6 +14,7 @@
 
 #include "int_set.h"
 #include "rows_state.h"
+#include "validate.h"
 
 typedef struct ClassCounts
 {
@@ -70,8 +71,7 @@ seg_classification_report_finalfn(PG_FUNCTION_ARGS)
 				weighted[3] = {0};
 	StringInfoData buf;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "classification_report called in non-aggregate context");
+	aggcxt = seg_agg_context(fcinfo, "classification_report");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	s = seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);

@@ -215,16 +215,6 @@ options_for_row(FunctionCallInfo fcinfo, int optarg, int k, int k_min)
 
 /* ---------- aggregate support ---------- */
 
-static MemoryContext
-agg_context(FunctionCallInfo fcinfo, const char *fn)
-{
-	MemoryContext aggcxt;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "%s called in non-aggregate context", fn);
-	return aggcxt;
-}
-
 static int
 k_argument(FunctionCallInfo fcinfo, int argno, const char *name)
 {
@@ -249,7 +239,7 @@ k_argument(FunctionCallInfo fcinfo, int argno, const char *name)
 static Datum
 kmeans_rows_transfn(FunctionCallInfo fcinfo, int k, int k_min, int optarg)
 {
-	MemoryContext aggcxt = agg_context(fcinfo, "kmeans_fit_transfn");
+	MemoryContext aggcxt = seg_agg_context(fcinfo, "kmeans_fit_transfn");
 	SegRows    *s = PG_ARGISNULL(0) ? NULL : seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
 	OptionsCache *opts = options_for_row(fcinfo, optarg, k, k_min);
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
@@ -325,7 +315,7 @@ PG_FUNCTION_INFO_V1(seg_rows_combinefn);
 Datum
 seg_rows_combinefn(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = agg_context(fcinfo, "rows_combinefn");
+	MemoryContext aggcxt = seg_agg_context(fcinfo, "rows_combinefn");
 	SegRows    *dst;
 	const SegRows *src;
 	SegRows		view;
@@ -397,7 +387,7 @@ kmeans_model_from(const SegRows *s, const SegKmeansOptions *o, const SegKmeansRe
 static SegRows *
 prepare_fit(FunctionCallInfo fcinfo, const char *name, SegKmeansOptions *o, int *k_min)
 {
-	MemoryContext aggcxt = agg_context(fcinfo, name);
+	MemoryContext aggcxt = seg_agg_context(fcinfo, name);
 	SegRows    *s = seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
 	int64		ndistinct;
 	instr_time	t0,

@@ -104,8 +104,7 @@ seg_kmeans_step_transfn(PG_FUNCTION_ARGS)
 	int			best = 0;
 	double		best_d = INFINITY;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "kmeans_step_transfn called in non-aggregate context");
+	aggcxt = seg_agg_context(fcinfo, "kmeans_step_transfn");
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(st);	/* NULL rows are skipped */
 	if (PG_ARGISNULL(2))
@@ -172,8 +171,7 @@ seg_kmeans_step_combinefn(PG_FUNCTION_ARGS)
 	SegStepState *a,
 			   *b;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "kmeans_step_combinefn called in non-aggregate context");
+	aggcxt = seg_agg_context(fcinfo, "kmeans_step_combinefn");
 	if (PG_ARGISNULL(1))
 		PG_RETURN_DATUM(PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0));
 	b = (SegStepState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));

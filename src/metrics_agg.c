@@ -18,16 +18,6 @@
 #include "rows_state.h"
 #include "validate.h"
 
-static MemoryContext
-agg_context(FunctionCallInfo fcinfo, const char *fn)
-{
-	MemoryContext aggcxt;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "%s called in non-aggregate context", fn);
-	return aggcxt;
-}
-
 /* Options of silhouette: {"sample_size": n, "seed": s}; canonical text out. */
 static char *
 parse_metric_options(Jsonb *j, int64 *sample_size, uint64 *seed)
@@ -88,7 +78,7 @@ PG_FUNCTION_INFO_V1(seg_labeled_rows_transfn);
 Datum
 seg_labeled_rows_transfn(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = agg_context(fcinfo, "labeled_rows_transfn");
+	MemoryContext aggcxt = seg_agg_context(fcinfo, "labeled_rows_transfn");
 	SegRows    *s = PG_ARGISNULL(0) ? NULL : seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
 	const double *x;
 	int			d;
@@ -132,7 +122,7 @@ asked_for_sample(const SegRows *s)
 static SegRows *
 labeled_rows_for_metric(FunctionCallInfo fcinfo, const char *name)
 {
-	MemoryContext aggcxt = agg_context(fcinfo, name);
+	MemoryContext aggcxt = seg_agg_context(fcinfo, name);
 	SegRows    *s = seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
 	int64		nlabels = seg_count_labels(s->labels, s->n);
 
@@ -190,7 +180,7 @@ PG_FUNCTION_INFO_V1(seg_label_pairs_transfn);
 Datum
 seg_label_pairs_transfn(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = agg_context(fcinfo, "label_pairs_transfn");
+	MemoryContext aggcxt = seg_agg_context(fcinfo, "label_pairs_transfn");
 	SegRows    *s = PG_ARGISNULL(0) ? NULL : seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
 	double		pair[2];
 
@@ -213,7 +203,7 @@ PG_FUNCTION_INFO_V1(seg_adjusted_rand_finalfn);
 Datum
 seg_adjusted_rand_finalfn(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = agg_context(fcinfo, "adjusted_rand");
+	MemoryContext aggcxt = seg_agg_context(fcinfo, "adjusted_rand");
 	SegRows    *s;
 	int32	   *a,
 			   *b;

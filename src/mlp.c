@@ -75,16 +75,6 @@ parse_mlp_options(const char *text, MlpOptions *o)
 
 /* ---------- the aggregate ---------- */
 
-static MemoryContext
-mlp_agg_context(FunctionCallInfo fcinfo)
-{
-	MemoryContext cxt;
-
-	if (!AggCheckCallContext(fcinfo, &cxt))
-		elog(ERROR, "mlp_fit called in non-aggregate context");
-	return cxt;
-}
-
 /* mlp_fit(features, label [, options]): rows with a NULL array or label are skipped */
 static uint64
 mlp_seed(const char *options)
@@ -115,7 +105,7 @@ PG_FUNCTION_INFO_V1(seg_mlp_fit_finalfn);
 Datum
 seg_mlp_fit_finalfn(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = mlp_agg_context(fcinfo);
+	MemoryContext aggcxt = seg_agg_context(fcinfo, "mlp_fit");
 	MemoryContext work,
 				old;
 	SegRows    *s;

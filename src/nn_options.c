@@ -143,8 +143,7 @@ seg_nn_rows_transfn(FunctionCallInfo fcinfo, const char *fn, bool labeled,
 	int			d;
 	char	   *opts;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "%s called in non-aggregate context", fn);
+	aggcxt = seg_agg_context(fcinfo, fn);
 	s = PG_ARGISNULL(0) ? NULL : seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
 	if (PG_ARGISNULL(1) || (labeled && PG_ARGISNULL(2)))
 	{

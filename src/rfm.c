@@ -167,16 +167,6 @@ state_add_amount(SegRfmState *s, double v)
 	s->sum = t;
 }
 
-static MemoryContext
-rfm_agg_context(FunctionCallInfo fcinfo)
-{
-	MemoryContext cxt;
-
-	if (!AggCheckCallContext(fcinfo, &cxt))
-		elog(ERROR, "rfm_score called in non-aggregate context");
-	return cxt;
-}
-
 static void
 check_finite_time(TimestampTz t, const char *what)
 {
@@ -196,7 +186,7 @@ rfm_transition(FunctionCallInfo fcinfo, int id_arg, int asof_arg)
 	bool		has_as_of = asof_arg >= 0;
 	TimestampTz as_of = 0;
 
-	rfm_agg_context(fcinfo);
+	seg_agg_context(fcinfo, "rfm_score");
 	if (has_as_of)
 	{
 		if (PG_ARGISNULL(asof_arg))
@@ -293,7 +283,7 @@ seg_rfm_combinefn(PG_FUNCTION_ARGS)
 	SegRfmState *a = (SegRfmState *) PG_GETARG_POINTER(0);
 	SegRfmState *b = (SegRfmState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
 
-	rfm_agg_context(fcinfo);
+	seg_agg_context(fcinfo, "rfm_score");
 	if (a->flags != b->flags || a->as_of != b->as_of)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

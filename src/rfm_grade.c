@@ -22,6 +22,7 @@
 #include "utils/lsyscache.h"
 
 #include "rows_state.h"
+#include "validate.h"
 
 #define SEG_RFM_GROUPS 5
 
@@ -31,16 +32,6 @@
 #define RFM_ATT_MONETARY 3
 
 extern int	seg_max_fit_memory_kb;
-
-static MemoryContext
-bp_agg_context(FunctionCallInfo fcinfo)
-{
-	MemoryContext cxt;
-
-	if (!AggCheckCallContext(fcinfo, &cxt))
-		elog(ERROR, "rfm_breakpoints called in non-aggregate context");
-	return cxt;
-}
 
 /* R, F and M of a segment.rfm; false when it has no recency (no orders used). */
 static bool
@@ -68,7 +59,7 @@ PG_FUNCTION_INFO_V1(seg_rfm_breakpoints_transfn);
 Datum
 seg_rfm_breakpoints_transfn(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = bp_agg_context(fcinfo);
+	MemoryContext aggcxt = seg_agg_context(fcinfo, "rfm_breakpoints");
 	SegRows    *s = PG_ARGISNULL(0) ? NULL : seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
 	double		x[3];
 

@@ -182,3 +182,13 @@ seg_check_names_any(ArrayType *a, const char *what, int len)
 {
 	return check_strings(a, what, len, false);
 }
+
+MemoryContext
+seg_agg_context(FunctionCallInfo fcinfo, const char *fn)
+{
+	MemoryContext aggcxt;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "%s called in non-aggregate context", fn);
+	return aggcxt;
+}

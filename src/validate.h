@@ -6,8 +6,12 @@
 
 #include <stdarg.h>
 
+#include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
+
+/* The aggregate's memory context; ERROR when fn is not called as an aggregate. */
+extern MemoryContext seg_agg_context(FunctionCallInfo fcinfo, const char *fn);
 
 /* A 1-D float8 array, no NULLs, finite; len < 0 accepts any length >= 1. */
 extern const double *seg_check_vector(ArrayType *a, const char *what, int len, int *out_len);
