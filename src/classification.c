@@ -62,8 +62,10 @@ Datum
 seg_classification_report_finalfn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	SegRows    *s;
-	int32	   *labels;
+	int32	   *actual,
+			   *predicted,
+			   *labels;
+	int64		n;
 	int			nl = 0;
 	ClassCounts *c;
 	int64		correct = 0;
@@ -74,27 +76,20 @@ seg_classification_report_finalfn(PG_FUNCTION_ARGS)
 	aggcxt = seg_agg_context(fcinfo, "classification_report");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	s = seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
-	/* a sample would bias every figure: exact or nothing */
-	if (s->rows_seen > s->n)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("classification_report holds at most %lld pairs within segment.max_fit_memory, and got %lld",
-						(long long) s->n, (long long) s->rows_seen),
-				 errhint("Raise segment.max_fit_memory.")));
+	n = seg_exact_label_pairs(fcinfo, aggcxt, "classification_report", &actual, &predicted);
 
 	/* the classes: every label seen as actual or predicted, in order */
-	labels = palloc(sizeof(int32) * 2 * Max(s->n, 1));
-	for (int64 i = 0; i < 2 * s->n; i++)
-		labels[i] = (int32) s->data[i];
-	nl = (int) seg_distinct_int32(labels, 2 * s->n);
+	labels = palloc(sizeof(int32) * 2 * Max(n, 1));
+	memcpy(labels, actual, sizeof(int32) * n);
+	memcpy(labels + n, predicted, sizeof(int32) * n);
+	nl = (int) seg_distinct_int32(labels, 2 * n);
 	c = palloc0(sizeof(ClassCounts) * Max(nl, 1));
 	for (int i = 0; i < nl; i++)
 		c[i].label = labels[i];
-	for (int64 i = 0; i < s->n; i++)
+	for (int64 i = 0; i < n; i++)
 	{
-		int32		a = (int32) s->data[2 * i],
-					p = (int32) s->data[2 * i + 1];
+		int32		a = actual[i],
+					p = predicted[i];
 
 		c[class_index(c, nl, a)].support++;
 		c[class_index(c, nl, p)].predicted++;
@@ -123,10 +118,10 @@ seg_classification_report_finalfn(PG_FUNCTION_ARGS)
 		weighted[1] += rec * c[i].support;
 		weighted[2] += f1 * c[i].support;
 	}
-	appendStringInfo(&buf, "\"accuracy\": %.17g, \"macro avg\": ", ratio(correct, s->n));
-	append_scores(&buf, macro[0] / nl, macro[1] / nl, macro[2] / nl, (double) s->n);
+	appendStringInfo(&buf, "\"accuracy\": %.17g, \"macro avg\": ", ratio(correct, n));
+	append_scores(&buf, macro[0] / nl, macro[1] / nl, macro[2] / nl, (double) n);
 	appendStringInfoString(&buf, ", \"weighted avg\": ");
-	append_scores(&buf, weighted[0] / s->n, weighted[1] / s->n, weighted[2] / s->n, (double) s->n);
+	append_scores(&buf, weighted[0] / n, weighted[1] / n, weighted[2] / n, (double) n);
 	appendStringInfoChar(&buf, '}');
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

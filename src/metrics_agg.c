@@ -204,26 +204,35 @@ Datum
 seg_adjusted_rand_finalfn(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt = seg_agg_context(fcinfo, "adjusted_rand");
-	SegRows    *s;
 	int32	   *a,
 			   *b;
+	int64		n;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	s = seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
-	/* a sample of pairs would bias the index, so it is exact or nothing */
+	n = seg_exact_label_pairs(fcinfo, aggcxt, "adjusted_rand", &a, &b);
+	PG_RETURN_FLOAT8(seg_adjusted_rand(a, b, n));
+}
+
+int64
+seg_exact_label_pairs(FunctionCallInfo fcinfo, MemoryContext aggcxt, const char *fn,
+					  int32 **a, int32 **b)
+{
+	SegRows    *s = seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
+
+	/* a sample of pairs would bias every figure, so it is exact or nothing */
 	if (s->rows_seen > s->n)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("adjusted_rand holds at most %lld pairs within segment.max_fit_memory, and got %lld",
-						(long long) s->n, (long long) s->rows_seen),
+				 errmsg("%s holds at most %lld pairs within segment.max_fit_memory, and got %lld",
+						fn, (long long) s->n, (long long) s->rows_seen),
 				 errhint("Raise segment.max_fit_memory.")));
-	a = palloc(sizeof(int32) * Max(s->n, 1));
-	b = palloc(sizeof(int32) * Max(s->n, 1));
+	*a = palloc(sizeof(int32) * Max(s->n, 1));
+	*b = palloc(sizeof(int32) * Max(s->n, 1));
 	for (int64 i = 0; i < s->n; i++)
 	{
-		a[i] = (int32) s->data[2 * i];
-		b[i] = (int32) s->data[2 * i + 1];
+		(*a)[i] = (int32) s->data[2 * i];
+		(*b)[i] = (int32) s->data[2 * i + 1];
 	}
-	PG_RETURN_FLOAT8(seg_adjusted_rand(a, b, s->n));
+	return s->n;
 }

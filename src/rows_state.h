@@ -56,6 +56,14 @@ extern void seg_rows_offer(SegRows *s, const double *x, int32 label);
 /* Free the keys of a sorted state that takes no more rows (final functions). */
 extern void seg_rows_drop_keys(SegRows *s);
 
+/*
+ * Every label pair of a label_pairs_transfn state (aggregate argument 0),
+ * into a[] and b[] (palloc'd); returns their count.  Figures over pairs
+ * are exact or nothing: past segment.max_fit_memory it is an ERROR (54000).
+ */
+extern int64 seg_exact_label_pairs(FunctionCallInfo fcinfo, MemoryContext aggcxt, const char *fn,
+								   int32 **a, int32 **b);
+
 /* A read-only view of a state argument, without copying its rows when it can. */
 extern const SegRows *seg_rows_view(Datum d, SegRows *view);
 
