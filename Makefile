@@ -29,7 +29,8 @@ OBJS = \
 	src/segmenter.o \
 	src/segmenter_build.o \
 	src/segment_of_support.o \
-	src/rfm_grade.o
+	src/rfm_grade.o \
+	src/interactions.o src/als.o src/recommender_fit.o src/recommend.o
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
@@ -52,7 +53,7 @@ include $(PGXS)
 
 # the install script: the core, then one file per capability
 INSTALL_PARTS = sql/$(EXTENSION).sql sql/$(EXTENSION)_rfm.sql sql/$(EXTENSION)_pipeline.sql \
-	sql/$(EXTENSION)_classification.sql sql/$(EXTENSION)_mlp.sql
+	sql/$(EXTENSION)_classification.sql sql/$(EXTENSION)_mlp.sql sql/$(EXTENSION)_recommend.sql
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PARTS)
 	cat $^ > $@
 

@@ -87,6 +87,14 @@ seg_tag_name(int32 tag)
 			return "neighbor_scores";
 		case SEG_TAG_POPULARITY:
 			return "popularity";
+		case SEG_TAG_HISTORY_PTR:
+			return "history_ptr";
+		case SEG_TAG_HISTORY:
+			return "history";
+		case SEG_TAG_USER_SEGMENTS:
+			return "user_segments";
+		case SEG_TAG_BLEND:
+			return "blend";
 		case SEG_TAG_METRICS:
 			return "metrics";
 	}
@@ -305,6 +313,10 @@ static const TagRule tag_rules[] = {
 	{SEG_TAG_ITEM_NEIGHBORS, SEG_DT_INT32, false},
 	{SEG_TAG_NEIGHBOR_SCORES, SEG_DT_FLOAT8, false},
 	{SEG_TAG_POPULARITY, SEG_DT_FLOAT8, false},
+	{SEG_TAG_HISTORY_PTR, SEG_DT_INT64, false},
+	{SEG_TAG_HISTORY, SEG_DT_INT32, false},
+	{SEG_TAG_USER_SEGMENTS, SEG_DT_INT32, false},
+	{SEG_TAG_BLEND, SEG_DT_FLOAT8, false},
 	{SEG_TAG_METRICS, SEG_DT_TEXT, false},
 };
 
@@ -546,6 +558,73 @@ check_layer_ownership(const SegModel *m)
 	}
 }
 
+/* Ids ascending and distinct (numbers by value, text by bytes): scorers binary-search them. */
+static void
+check_sorted_ids(const SegModel *m, const SegSection *ids, const char *what)
+{
+	if (ids == NULL)
+		return;
+	if (ids->dtype == SEG_DT_INT64)
+	{
+		const int64 *v = seg_section_data(m, ids);
+
+		for (int i = 1; i < ids->nrows; i++)
+			if (v[i - 1] >= v[i])
+				seg_model_bad("%s ids are not ascending at position %d", what, i + 1);
+	}
+	else
+	{
+		const char *prev = seg_section_data(m, ids);
+		const char *p = seg_next_string(prev);
+
+		for (int i = 1; i < ids->nrows; i++, prev = p, p = seg_next_string(p))
+			if (strcmp(prev, p) >= 0)
+				seg_model_bad("%s ids are not ascending at position %d", what, i + 1);
+	}
+}
+
+/* Each user's items (ascending positions) and segment. */
+static void
+check_history(const SegModel *m, const SegSection *uids, const SegSection *iids,
+			  const SegSection *pop)
+{
+	const SegSection *hp = seg_model_find(m, SEG_TAG_HISTORY_PTR, 0, 0);
+	const SegSection *h = seg_model_find(m, SEG_TAG_HISTORY, 0, 0);
+	const SegSection *us = seg_model_find(m, SEG_TAG_USER_SEGMENTS, 0, 0);
+
+	if ((hp || h || us) && (uids == NULL || iids == NULL))
+		seg_model_bad("user histories without user and item ids");
+	if ((hp == NULL) != (h == NULL))
+		seg_model_bad("history and history_ptr must come together");
+	if (hp)
+	{
+		const int64 *ptr = seg_section_data(m, hp);
+		const int32 *idx = seg_section_data(m, h);
+
+		expect_shape(hp, 1, uids->nrows + 1);
+		if (h->nrows != 1 || ptr[0] != 0 || ptr[uids->nrows] != h->ncols)
+			seg_model_bad("history_ptr does not span the history");
+		for (int u = 0; u < uids->nrows; u++)
+		{
+			if (ptr[u + 1] < ptr[u])
+				seg_model_bad("history_ptr decreases at user %d", u + 1);
+			for (int64 e = ptr[u]; e < ptr[u + 1]; e++)
+				if (idx[e] < 0 || idx[e] >= iids->nrows || (e > ptr[u] && idx[e] <= idx[e - 1]))
+					seg_model_bad("history of user %d is not ascending item positions", u + 1);
+		}
+	}
+	if (us)
+	{
+		const int32 *v = seg_section_data(m, us);
+		int			k = pop ? pop->nrows - 1 : 0;
+
+		expect_shape(us, 1, uids->nrows);
+		for (int u = 0; u < uids->nrows; u++)
+			if (v[u] < 0 || v[u] > k)
+				seg_model_bad("user %d has segment %d of %d", u + 1, v[u], k);
+	}
+}
+
 static void
 check_recommender(const SegModel *m)
 {
@@ -556,6 +635,7 @@ check_recommender(const SegModel *m)
 	const SegSection *nb = seg_model_find(m, SEG_TAG_ITEM_NEIGHBORS, 0, 0);
 	const SegSection *ns = seg_model_find(m, SEG_TAG_NEIGHBOR_SCORES, 0, 0);
 	const SegSection *pop = seg_model_find(m, SEG_TAG_POPULARITY, 0, 0);
+	const SegSection *s;
 
 	if (uids && uids->ncols != 1)
 		seg_model_bad("user ids have %d columns", uids->ncols);
@@ -586,6 +666,18 @@ check_recommender(const SegModel *m)
 	}
 	if (pop)
 		expect_shape(pop, pop->nrows, iids->nrows);
+	check_sorted_ids(m, uids, "user");
+	check_sorted_ids(m, iids, "item");
+	check_history(m, uids, iids, pop);
+	if ((s = seg_model_find(m, SEG_TAG_BLEND, 0, 0)) != NULL)
+	{
+		const double *b = seg_section_data(m, s);
+
+		expect_shape(s, 1, SEG_BLEND_PARAMS);
+		for (int i = 0; i < SEG_BLEND_PARAMS; i++)
+			if (b[i] < 0)
+				seg_model_bad("blend parameter %d is negative", i + 1);
+	}
 }
 
 /*

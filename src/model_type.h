@@ -79,8 +79,22 @@ typedef enum SegTag
 	SEG_TAG_ITEM_NEIGHBORS = 34,	/* int32 n_items x m: item positions, -1 = none */
 	SEG_TAG_NEIGHBOR_SCORES = 35,	/* float8 n_items x m */
 	SEG_TAG_POPULARITY = 36,	/* float8 (1 + k) x n_items: global row, then per segment */
-	SEG_TAG_METRICS = 40		/* text 1: a JSON object */
+	SEG_TAG_HISTORY_PTR = 37,	/* int64 1 x (n_users + 1): start of each user's items */
+	SEG_TAG_HISTORY = 38,		/* int32 1 x pairs: item positions, ascending per user */
+	SEG_TAG_USER_SEGMENTS = 39, /* int32 1 x n_users: 0 = unknown, else 1..k */
+	SEG_TAG_METRICS = 40,		/* text 1: a JSON object */
+	SEG_TAG_BLEND = 41			/* float8 1 x SEG_BLEND_PARAMS: recommender scoring weights */
 } SegTag;
+
+/* The recommender's scoring parameters, in the order of SEG_TAG_BLEND. */
+typedef enum SegBlendParam
+{
+	SEG_BLEND_ALS = 0,			/* weight of the ALS score */
+	SEG_BLEND_ITEM,				/* weight of the item-item score */
+	SEG_BLEND_POPULARITY,		/* weight of the (segment) popularity prior */
+	SEG_BLEND_MIN_HISTORY,		/* users with fewer items get popularity only */
+	SEG_BLEND_PARAMS
+} SegBlendParam;
 
 typedef enum SegNet
 {
