@@ -114,23 +114,23 @@ SELECT count(*) AS shards, bool_and(state LIKE 'segp1:%') AS text_form FROM shar
 SELECT segment.model_send(pg_temp.rec_combine(state::segment.interactions ORDER BY shard DESC))
        = segment.model_send(:'rec') AS citus_path_equals_serial FROM shard_states;
 
--- segments: customers segmented by segment.train; cold-start users get their segment's favourites
-CREATE TABLE customers (customer bigint PRIMARY KEY, spend float8);
-INSERT INTO customers SELECT u, CASE WHEN u <= 20 OR u BETWEEN 101 AND 110 THEN 10 + u % 3 ELSE 100 + u % 3 END
+-- segments: rec_customers segmented by segment.train; cold-start users get their segment's favourites
+CREATE TABLE rec_customers (customer bigint PRIMARY KEY, spend float8);
+INSERT INTO rec_customers SELECT u, CASE WHEN u <= 20 OR u BETWEEN 101 AND 110 THEN 10 + u % 3 ELSE 100 + u % 3 END
 FROM generate_series(1, 41) u UNION ALL SELECT u, CASE WHEN u <= 110 THEN 10 ELSE 100 END FROM generate_series(101, 120) u;
-SELECT segment.train('tastes', 'customers', ARRAY['spend'], 2, '{"seed": 1}') ->> 'k' AS k;
+SELECT segment.train('tastes', 'rec_customers', ARRAY['spend'], 2, '{"seed": 1}') ->> 'k' AS k;
 SELECT segment.train_recommender('shop_seg', 'buys', 'customer', 'item', 'qty',
                                  '{"factors": 4, "iterations": 10, "seed": 7, "segments": {"model": "tastes"}}') -> 'segments' AS segments;
 SELECT m.metrics -> 'segments' ->> 'model' AS seg_model, m.metrics -> 'segments' ->> 'key' AS seg_key
 FROM segment.models m WHERE m.name = 'shop_seg';
 -- 105 is new but in the low-spend segment (the a..d buyers); 115 in the other
-SELECT c.customer, s.segment_of = (SELECT segment.segment_of(c1, 'tastes') FROM customers c1 WHERE c1.customer = 1) AS low_segment,
+SELECT c.customer, s.segment_of = (SELECT segment.segment_of(c1, 'tastes') FROM rec_customers c1 WHERE c1.customer = 1) AS low_segment,
        (SELECT string_agg(item_id, ',' ORDER BY item_id) FROM segment.recommend(c.customer, 4, 'shop_seg')) AS items,
        (SELECT min(reason) FROM segment.recommend(c.customer, 4, 'shop_seg')) LIKE 'popular in your segment%' AS reason_ok
-FROM customers c, LATERAL (SELECT segment.segment_of(c, 'tastes')) s
+FROM rec_customers c, LATERAL (SELECT segment.segment_of(c, 'tastes')) s
 WHERE c.customer IN (105, 115) ORDER BY c.customer;
 SELECT string_agg(item_id, ',' ORDER BY item_id) AS segment_items
-FROM segment.recommend_for_segment(segment.segment_of((SELECT c FROM customers c WHERE customer = 1), 'tastes'), 4, 'shop_seg');
+FROM segment.recommend_for_segment(segment.segment_of((SELECT c FROM rec_customers c WHERE customer = 1), 'tastes'), 4, 'shop_seg');
 SELECT pg_temp.sqlstate_of($$SELECT * FROM segment.recommend_for_segment(9, 3, 'shop_seg')$$) AS bad_segment,
        pg_temp.sqlstate_of($$SELECT * FROM segment.recommend_for_segment(1, 3, 'shop')$$) AS no_segments;
 -- two recommenders stored: the name is needed
