@@ -93,6 +93,7 @@ typedef enum SegBlendParam
 	SEG_BLEND_ITEM,				/* weight of the item-item score */
 	SEG_BLEND_POPULARITY,		/* weight of the (segment) popularity prior */
 	SEG_BLEND_MIN_HISTORY,		/* users with fewer items get popularity only */
+	SEG_BLEND_NEIGHBORS,		/* nearest neighbours of each owned item that score */
 	SEG_BLEND_PARAMS
 } SegBlendParam;
 

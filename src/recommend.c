@@ -132,6 +132,7 @@ build_view(const SegModel *m, RecView *v)
 	{
 		v->blend[SEG_BLEND_ALS] = v->blend[SEG_BLEND_ITEM] = 0.5;
 		v->blend[SEG_BLEND_MIN_HISTORY] = 1;
+		v->blend[SEG_BLEND_NEIGHBORS] = v->m;
 	}
 }
 
@@ -308,7 +309,7 @@ score_user(const RecView *v, int32 u, int32 seg, int n, bool include_owned, Meth
 		{
 			int32		i = v->hidx[e];
 
-			for (int r = 0; r < v->m; r++)
+			for (int r = 0; r < Min(v->m, (int) v->blend[SEG_BLEND_NEIGHBORS]); r++)
 			{
 				int32		j = v->nb[(int64) i * v->m + r];
 				double		s = v->nsc[(int64) i * v->m + r];
