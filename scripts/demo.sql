@@ -59,6 +59,41 @@ SELECT feature, round(value::numeric, 2) AS value, round(segment_mean::numeric, 
        round(share_of_distance::numeric, 2) AS share_of_distance
 FROM retail_customers c, segment.segment_explain(c) WHERE c.customer_id = 12347 AND abs(value - segment_mean) > 0.01;
 
+\echo '## Recommendations: a hybrid recommender (ALS + item-item + popularity per segment) trained on purchases before 2011-11-01'
+CREATE TABLE retail_purchases AS
+SELECT customer_id, stock_code, quantity, invoice_date FROM online_retail WHERE quantity > 0 AND customer_id IS NOT NULL;
+CREATE TEMP VIEW purchases_before_nov AS SELECT * FROM retail_purchases WHERE invoice_date < '2011-11-01';
+CREATE TEMP VIEW products AS
+SELECT stock_code, mode() WITHIN GROUP (ORDER BY description) AS description
+FROM online_retail WHERE customer_id IS NOT NULL GROUP BY 1;
+SELECT r ->> 'version' AS version, r ->> 'users' AS customers, r ->> 'items' AS items, r ->> 'pairs' AS pairs,
+       r ->> 'segments' AS segments, round((r -> 'loss_curve' ->> 0)::numeric) AS als_loss_first,
+       round((r -> 'loss_curve' ->> -1)::numeric) AS als_loss_last
+FROM segment.train_recommender('retail_recs', 'purchases_before_nov', 'customer_id', 'stock_code', 'quantity',
+                               '{"segments": {"model": "retail"}}') r;
+\echo 'customer 12347 bought, among others:'
+SELECT p.stock_code, min(d.description) AS description, sum(p.quantity) AS quantity
+FROM purchases_before_nov p JOIN products d USING (stock_code) WHERE p.customer_id = 12347
+GROUP BY p.stock_code ORDER BY sum(p.quantity) DESC LIMIT 5;
+\echo 'recommend(12347, 5):'
+SELECT r.item_id, d.description, round(r.score::numeric, 3) AS score, r.reason
+FROM segment.recommend(12347, 5, 'retail_recs') r JOIN products d ON d.stock_code = r.item_id ORDER BY r.score DESC;
+\echo 'a customer first seen after 2011-11-01 (unknown to the model) gets the favourites of their segment:'
+SELECT c.customer_id, r.item_id, d.description, r.reason
+FROM (SELECT customer_id FROM retail_customers
+      WHERE customer_id NOT IN (SELECT customer_id FROM purchases_before_nov) ORDER BY customer_id LIMIT 1) c,
+     segment.recommend(c.customer_id, 3, 'retail_recs') r JOIN products d ON d.stock_code = r.item_id
+ORDER BY r.score DESC;
+\echo 'similar_items(85123A, 5): bought by the same customers as the white hanging heart T-light holder'
+SELECT s.item_id, d.description, round(s.score::numeric, 3) AS cosine
+FROM segment.similar_items('85123A'::text, 5, 'retail_recs') s JOIN products d ON d.stock_code = s.item_id
+ORDER BY s.score DESC;
+\echo 'evaluate_recommender: trained before 2011-11-01, judged on the items each customer buys later and had not bought before'
+SELECT method, users, round(hit_rate_at_k::numeric, 3) AS hit_rate_at_10, round(precision_at_k::numeric, 3) AS precision_at_10,
+       round(recall_at_k::numeric, 3) AS recall_at_10, round(ndcg_at_k::numeric, 3) AS ndcg_at_10,
+       round(coverage::numeric, 3) AS coverage
+FROM segment.evaluate_recommender('retail_purchases', 'customer_id', 'stock_code', 'invoice_date', '2011-11-01', 10, 'quantity');
+
 \echo '## Mall Customers: choosing k on standardized income and spending score (kmeans_sweep)'
 CREATE TEMP VIEW mall_scaled AS
 SELECT m.customer_id, m.annual_income_k, m.spending_score,
