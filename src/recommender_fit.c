@@ -311,6 +311,27 @@ append_array(StringInfo buf, const char *key, const double *v, int n)
 	appendStringInfoChar(buf, ']');
 }
 
+/*
+ * The model must fit in one value (< 1 GB): say so before hours of ALS, with
+ * the sizes that decide it.
+ */
+static void
+check_model_size(int32 nu, int32 ni, int64 np, int32 k, const RecOptions *o)
+{
+	double		bytes = ((double) nu + ni) * o->als.factors * sizeof(double) +
+		(double) ni * o->neighbors * (sizeof(double) + sizeof(int32)) +
+		((double) k + 1) * ni * sizeof(double) +
+		(double) np * sizeof(int32) + (double) nu * (sizeof(int64) + sizeof(int32)) +
+		(double) ni * sizeof(int64);
+
+	if (bytes > (double) MaxAllocSize * 0.9)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a recommender of %d users, %d items and %d segments with %d factors would take %.0f MB, more than one value can hold (1 GB)",
+						nu, ni, k, o->als.factors, bytes / (1024.0 * 1024.0)),
+				 errhint("Use fewer factors or neighbors, or train on a sample of users.")));
+}
+
 PG_FUNCTION_INFO_V1(seg_recommender_fit_finalfn);
 Datum
 seg_recommender_fit_finalfn(PG_FUNCTION_ARGS)
@@ -391,6 +412,7 @@ seg_recommender_fit_finalfn(PG_FUNCTION_ARGS)
 			p[np++] = p[r];
 	}
 	CHECK_FOR_INTERRUPTS();
+	check_model_size(nu, ni, np, k, &o);
 
 	/* confidence − 1 = α·r for ALS; 1 per pair for the cosine neighbours */
 	val = MemoryContextAllocHuge(work, sizeof(double) * np);

@@ -326,8 +326,7 @@ encode_values(const SegPipeline *p, const CallSite *cs, double *x)
 	}
 	Assert(pos == p->d);
 	if (p->offset)
-		for (int i = 0; i < p->d; i++)
-			x[i] = (x[i] - p->offset[i]) / p->factor[i];
+		seg_apply_scaler(x, p->offset, p->factor, p->d);
 }
 
 /* Nearest centroid (0-based; ties to the lowest), and the squared distances when asked. */
