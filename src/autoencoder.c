@@ -138,8 +138,7 @@ seg_autoencoder_fit_finalfn(PG_FUNCTION_ARGS)
 	double		train_err,
 				val_err = NAN;
 	SegModelBuilder b;
-	SegModel   *m,
-			   *result;
+	SegModel   *result;
 	StringInfoData metrics;
 
 	if (PG_ARGISNULL(0))
@@ -217,18 +216,9 @@ seg_autoencoder_fit_finalfn(PG_FUNCTION_ARGS)
 	for (int e = 0; e < res.epochs; e++)
 		appendStringInfo(&metrics, "%s%.6g", e ? ", " : "", res.train_curve[e]);
 	appendStringInfoString(&metrics, "]}");
-	{
-		Jsonb	   *jm = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics.data)));
-		char	   *txt = JsonbToCString(NULL, &jm->root, VARSIZE(jm));
-
-		seg_builder_add_strings(&b, SEG_TAG_METRICS, 0, 0, 1, (const char *const *) &txt);
-	}
-	m = seg_builder_finish(&b);
-	seg_model_check(m);
+	seg_builder_add_metrics(&b, metrics.data);
 	MemoryContextSwitchTo(old);
-	result = palloc(VARSIZE(m));
-	memcpy(result, m, VARSIZE(m));
-	MemoryContextDelete(work);
+	result = seg_builder_finish_copy(&b, work);
 	PG_RETURN_SEGMODEL_P(result);
 }
 

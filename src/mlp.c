@@ -139,7 +139,6 @@ seg_mlp_fit_finalfn(PG_FUNCTION_ARGS)
 				val_loss = NAN,
 				val_acc = NAN;
 	SegModelBuilder b;
-	SegModel   *m;
 	SegModel   *result;
 	StringInfoData metrics;
 	char	  **class_names;
@@ -288,18 +287,9 @@ seg_mlp_fit_finalfn(PG_FUNCTION_ARGS)
 	if (nval > 0)
 		append_curve(&metrics, "validation_curve", val_curve, epoch);
 	appendStringInfoChar(&metrics, '}');
-	{
-		Jsonb	   *jm = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics.data)));
-		char	   *txt = JsonbToCString(NULL, &jm->root, VARSIZE(jm));
-
-		seg_builder_add_strings(&b, SEG_TAG_METRICS, 0, 0, 1, (const char *const *) &txt);
-	}
-	m = seg_builder_finish(&b);
-	seg_model_check(m);
+	seg_builder_add_metrics(&b, metrics.data);
 	MemoryContextSwitchTo(old);
-	result = palloc(VARSIZE(m));
-	memcpy(result, m, VARSIZE(m));
-	MemoryContextDelete(work);
+	result = seg_builder_finish_copy(&b, work);
 	PG_RETURN_SEGMODEL_P(result);
 }
 

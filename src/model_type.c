@@ -13,6 +13,8 @@
 #include "common/int.h"
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 
 #include "model_type.h"
@@ -228,6 +230,30 @@ seg_builder_finish(SegModelBuilder *b)
 	}
 	pfree(order);
 	return m;
+}
+
+void
+seg_builder_add_metrics(SegModelBuilder *b, const char *json)
+{
+	Jsonb	   *jm = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+	char	   *txt = JsonbToCString(NULL, &jm->root, VARSIZE(jm));
+
+	seg_builder_add_strings(b, SEG_TAG_METRICS, 0, 0, 1, (const char *const *) &txt);
+}
+
+SegModel *
+seg_builder_finish_copy(SegModelBuilder *b, MemoryContext work)
+{
+	MemoryContext old = MemoryContextSwitchTo(work);
+	SegModel   *m = seg_builder_finish(b);
+	SegModel   *result;
+
+	seg_model_check(m);
+	MemoryContextSwitchTo(old);
+	result = palloc(VARSIZE(m));
+	memcpy(result, m, VARSIZE(m));
+	MemoryContextDelete(work);
+	return result;
 }
 
 /* ---------- reading ---------- */

@@ -168,6 +168,15 @@ extern void seg_builder_add_strings(SegModelBuilder *b, int32 tag, int32 group,
 									int32 index, int nstrings, const char *const *strings);
 extern SegModel *seg_builder_finish(SegModelBuilder *b);
 
+/* The metrics section from JSON text, stored as jsonb prints it (keys sorted). */
+extern void seg_builder_add_metrics(SegModelBuilder *b, const char *json);
+
+/*
+ * Finish and check the model, copy it into the current memory context, and
+ * delete `work`, the context holding what the builder points to.
+ */
+extern SegModel *seg_builder_finish_copy(SegModelBuilder *b, MemoryContext work);
+
 /* Reading sections. */
 extern const SegSection *seg_model_find(const SegModel *m, int32 tag, int32 group, int32 index);
 extern Size seg_section_nbytes(const SegModel *m, const SegSection *s);

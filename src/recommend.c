@@ -509,14 +509,45 @@ check_n(FunctionCallInfo fcinfo, int argno)
 	return n;
 }
 
+/*
+ * The common start of the set-returning functions: no rows for a NULL first
+ * argument or n (argument 1), an error for n < 0, then the model named by
+ * argument 2.  Returns NULL when there is nothing to return.
+ */
+static const RecView *
+srf_start(FunctionCallInfo fcinfo, SegCachedModel **e, int *n)
+{
+	const RecView *v;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		return NULL;
+	*n = check_n(fcinfo, 1);
+	v = named_view(fcinfo, 2, e);
+	return *n > 0 ? v : NULL;
+}
+
+/* One result row: (item_id, score [, reason]) */
+static void
+put_item(FunctionCallInfo fcinfo, const RecView *v, int32 j, double score, const char *why)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		values[3];
+	bool		nulls[3] = {0};
+
+	values[0] = item_datum(v, j);
+	values[1] = Float8GetDatum(score);
+	if (why)
+		values[2] = CStringGetTextDatum(why);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
 /* recommend(user_id, n, model, include_owned) → (item_id, score, reason) */
 PG_FUNCTION_INFO_V1(seg_recommend);
 Datum
 seg_recommend(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SegCachedModel *e;
-	const RecView *v;
 	Oid			type = get_fn_expr_argtype(fcinfo->flinfo, 0);
 	bool		include_owned = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
 	int			n,
@@ -524,13 +555,9 @@ seg_recommend(PG_FUNCTION_ARGS)
 				seg = 0,
 				got;
 	Scored	   *sc;
+	const RecView *v = srf_start(fcinfo, &e, &n);
 
-	InitMaterializedSRF(fcinfo, 0);
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		return (Datum) 0;
-	n = check_n(fcinfo, 1);
-	v = named_view(fcinfo, 2, &e);
-	if (n == 0)
+	if (v == NULL)
 		return (Datum) 0;
 	u = find_id(v->uid64, v->ustr, v->nu, v->user_text, PG_GETARG_DATUM(0), type);
 	if (u < 0 && v->k > 0)
@@ -539,15 +566,7 @@ seg_recommend(PG_FUNCTION_ARGS)
 	if (u >= 0 && v->useg)
 		seg = v->useg[u];
 	for (int r = 0; r < got; r++)
-	{
-		Datum		values[3];
-		bool		nulls[3] = {0};
-
-		values[0] = item_datum(v, sc[r].j);
-		values[1] = Float8GetDatum(sc[r].score);
-		values[2] = CStringGetTextDatum(reason(v, &sc[r], seg, u < 0));
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+		put_item(fcinfo, v, sc[r].j, sc[r].score, reason(v, &sc[r], seg, u < 0));
 	return (Datum) 0;
 }
 
@@ -556,33 +575,17 @@ PG_FUNCTION_INFO_V1(seg_similar_items);
 Datum
 seg_similar_items(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SegCachedModel *e;
-	const RecView *v;
 	int			n,
 				i;
+	const RecView *v = srf_start(fcinfo, &e, &n);
 
-	InitMaterializedSRF(fcinfo, 0);
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+	if (v == NULL || v->nb == NULL)
 		return (Datum) 0;
-	n = check_n(fcinfo, 1);
-	v = named_view(fcinfo, 2, &e);
 	i = find_id(v->iid64, v->istr, v->ni, v->item_text, PG_GETARG_DATUM(0),
 				get_fn_expr_argtype(fcinfo->flinfo, 0));
-	if (i < 0 || v->nb == NULL)
-		return (Datum) 0;
-	for (int r = 0; r < Min(n, v->m); r++)
-	{
-		Datum		values[2];
-		bool		nulls[2] = {0};
-		int32		j = v->nb[(int64) i * v->m + r];
-
-		if (j < 0)
-			break;
-		values[0] = item_datum(v, j);
-		values[1] = Float8GetDatum(v->nsc[(int64) i * v->m + r]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+	for (int r = 0; i >= 0 && r < Min(n, v->m) && v->nb[(int64) i * v->m + r] >= 0; r++)
+		put_item(fcinfo, v, v->nb[(int64) i * v->m + r], v->nsc[(int64) i * v->m + r], NULL);
 	return (Datum) 0;
 }
 
@@ -591,35 +594,24 @@ PG_FUNCTION_INFO_V1(seg_recommend_for_segment);
 Datum
 seg_recommend_for_segment(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SegCachedModel *e;
-	const RecView *v;
 	int			n,
 				seg,
 				got;
 	Scored	   *sc;
+	const RecView *v = srf_start(fcinfo, &e, &n);
 
-	InitMaterializedSRF(fcinfo, 0);
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+	if (v == NULL)
 		return (Datum) 0;
-	n = check_n(fcinfo, 1);
-	v = named_view(fcinfo, 2, &e);
 	seg = PG_GETARG_INT32(0);
 	if (seg < 1 || seg > v->k)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("segment %d is not one of the model's segments (1..%d)", seg, v->k),
-				 errhint(v->k == 0 ? "Train the recommender with a segmentation model (option \"segments\")." : "")));
+				 v->k == 0 ? errhint("Train the recommender with a segmentation model (option \"segments\").") : 0));
 	got = score_user(v, -1, seg, n, false, M_POPULARITY, &sc);
 	for (int r = 0; r < got; r++)
-	{
-		Datum		values[2];
-		bool		nulls[2] = {0};
-
-		values[0] = item_datum(v, sc[r].j);
-		values[1] = Float8GetDatum(sc[r].score);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+		put_item(fcinfo, v, sc[r].j, sc[r].score, NULL);
 	return (Datum) 0;
 }
 

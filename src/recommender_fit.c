@@ -368,8 +368,7 @@ seg_recommender_fit_finalfn(PG_FUNCTION_ARGS)
 	pg_prng_state rng;
 	SegModelBuilder b;
 	StringInfoData metrics;
-	SegModel   *m,
-			   *result;
+	SegModel   *result;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -506,17 +505,8 @@ seg_recommender_fit_finalfn(PG_FUNCTION_ARGS)
 					 (double) np / ((double) nu * ni));
 	append_array(&metrics, "loss_curve", loss, o.als.iterations);
 	appendStringInfoChar(&metrics, '}');
-	{
-		Jsonb	   *jm = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics.data)));
-		char	   *txt = JsonbToCString(NULL, &jm->root, VARSIZE(jm));
-
-		seg_builder_add_strings(&b, SEG_TAG_METRICS, 0, 0, 1, (const char *const *) &txt);
-	}
-	m = seg_builder_finish(&b);
-	seg_model_check(m);
+	seg_builder_add_metrics(&b, metrics.data);
 	MemoryContextSwitchTo(old);
-	result = palloc(VARSIZE(m));
-	memcpy(result, m, VARSIZE(m));
-	MemoryContextDelete(work);
+	result = seg_builder_finish_copy(&b, work);
 	PG_RETURN_SEGMODEL_P(result);
 }
