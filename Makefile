@@ -30,7 +30,8 @@ OBJS = \
 	src/segmenter_build.o \
 	src/segment_of_support.o \
 	src/rfm_grade.o \
-	src/interactions.o src/als.o src/recommender_fit.o src/recommend.o
+	src/interactions.o src/als.o src/recommender_fit.o src/recommend.o \
+	src/moments.o
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)

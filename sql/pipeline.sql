@@ -188,3 +188,14 @@ SELECT segment.train('x', 'cust', NULL, 3, '{"encoder": 5}');
 SELECT segment.segmenter_attach(segment.kmeans_model('{{1}}'), NULL, NULL, NULL);
 SELECT segment.segmenter_attach(model, model, NULL, NULL) FROM segment.latest_models WHERE name = 'cust_seg';
 DELETE FROM segment.models WHERE name = 'cust_deep';
+
+-- train() standardises with moments(): count, mean and var_pop in double-double, so a
+-- table whose rows moved on disk gets the same scaler (avg() over float8 can differ by an ulp)
+SELECT m[1] AS n, round(m[2]::numeric, 6) AS mean, round(m[3]::numeric, 6) AS var_pop,
+       round(avg(x)::numeric, 6) AS avg, round(var_pop(x)::numeric, 6) AS pg_var_pop
+FROM (SELECT segment.moments(x) AS m FROM generate_series(1, 5) x) t, generate_series(1, 5) x GROUP BY m;
+SELECT segment.moments(x ORDER BY x) = segment.moments(x ORDER BY -x) AS moments_order_free,
+       avg(x ORDER BY x) = avg(x ORDER BY -x) AS avg_order_free
+FROM (SELECT (i * 0.37)::float8 / 7 + 1e8 AS x FROM generate_series(1, 100000) i) t;
+SELECT segment.moments(x) IS NULL AS no_rows FROM (VALUES (NULL::float8)) v(x);
+SELECT segment.moments(x) FROM (VALUES ('Infinity'::float8)) v(x);

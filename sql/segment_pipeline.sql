@@ -3,6 +3,24 @@
 -- The train() pipeline: a customers table in, segment_of(row) out
 ---------------------------------------------------------------------------
 
+-- Count, mean and population variance of a float8 column, independent of row order
+-- (sums in double-double); train() standardises with them.
+CREATE FUNCTION @extschema@.moments_transfn(float8[], float8) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'seg_moments_transfn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.moments_combinefn(float8[], float8[]) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'seg_moments_combinefn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.moments_finalfn(float8[]) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'seg_moments_finalfn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE AGGREGATE @extschema@.moments(float8) (
+    SFUNC = @extschema@.moments_transfn, STYPE = float8[],
+    COMBINEFUNC = @extschema@.moments_combinefn, FINALFUNC = @extschema@.moments_finalfn,
+    PARALLEL = SAFE);
+COMMENT ON FUNCTION @extschema@.moments_transfn(float8[], float8) IS 'transition function of moments';
+COMMENT ON FUNCTION @extschema@.moments_combinefn(float8[], float8[]) IS 'combine function of moments';
+COMMENT ON FUNCTION @extschema@.moments_finalfn(float8[]) IS 'final function of moments';
+COMMENT ON AGGREGATE @extschema@.moments(float8) IS
+    '{count, mean, var_pop} of the non-NULL values, the same whatever their order (double-double sums)';
+
 CREATE FUNCTION @extschema@.segmenter_model(columns text[], column_types text[], impute float8[],
                                             categories jsonb, scale_offset float8[], scale_factor float8[],
                                             centroids float8[], segment_labels text[] DEFAULT NULL,
@@ -242,7 +260,8 @@ BEGIN
     -- one scan for the numbers and booleans
     FOR i IN 1 .. cardinality(cols) LOOP
         IF kinds[i] = 'numeric' THEN
-            agg := agg || format(', count(%1$I), avg(%1$I)::float8, var_pop(%1$I)::float8, min(%1$I)::float8, max(%1$I)::float8', cols[i]);
+            -- moments() rather than avg()/var_pop(): the same scaler whatever the rows' order on disk
+            agg := agg || format(', count(%1$I), (@extschema@.moments(%1$I::float8))[2], (@extschema@.moments(%1$I::float8))[3], min(%1$I)::float8, max(%1$I)::float8', cols[i]);
         ELSIF kinds[i] = 'boolean' THEN
             agg := agg || format(', count(%1$I), count(*) FILTER (WHERE %1$I)', cols[i]);
         END IF;

@@ -337,7 +337,13 @@ score_user(const RecView *v, int32 u, int32 seg, int n, bool include_owned, Meth
 		parts[2] = w[2] * pop[j];
 		sc[nc].j = j;
 		sc[nc].score = parts[0] + parts[1] + parts[2];
-		sc[nc].why = parts[1] > parts[0] ? (parts[2] > parts[1] ? 2 : 1) : (parts[2] > parts[0] ? 2 : 0);
+		/* the reason is the largest part; popularity alone when it is all there is */
+		if (w[0] == 0 && w[1] == 0)
+			sc[nc].why = 2;
+		else if (item[j] > 0 && parts[1] >= parts[0] && parts[1] >= parts[2])
+			sc[nc].why = 1;
+		else
+			sc[nc].why = parts[2] > parts[0] ? 2 : 0;
 		sc[nc].because = sc[nc].why == 1 ? because[j] : -1;
 		nc++;
 	}
