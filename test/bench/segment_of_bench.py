@@ -34,15 +34,21 @@ def main():
     cur.execute("CREATE MATERIALIZED VIEW s AS SELECT id, segment.segment_of(c) AS seg FROM customers c WITH NO DATA")
     cur.execute("CREATE MATERIALIZED VIEW b AS SELECT id, id % 8 AS seg FROM customers c WITH NO DATA")
     cur.execute("REFRESH MATERIALIZED VIEW s")
-    t_s = timed(cur, "REFRESH MATERIALIZED VIEW s")
-    t_b = timed(cur, "REFRESH MATERIALIZED VIEW b")
+    cur.execute("REFRESH MATERIALIZED VIEW b")
+    # interleaved pairs, so drift in the machine's speed hits both sides alike
+    pairs = [(timed(cur, "REFRESH MATERIALIZED VIEW s", repeat=1), timed(cur, "REFRESH MATERIALIZED VIEW b", repeat=1))
+             for _ in range(7)]
+    t_s = min(p[0] for p in pairs)
+    t_b = min(p[1] for p in pairs)
+    ratios = sorted(p[0] / p[1] for p in pairs)
     cur.execute("SELECT count(DISTINCT seg) FROM s")
     used = cur.fetchone()[0]
     print(f"segment_of benchmark: {N} customers x 16 numeric features, k = 8")
     print(f"   train(): {t_train:.2f} s ({summary['rows_used']} rows, inertia {summary['inertia']:.6g}); "
           f"{used} segments used")
     print(f"   REFRESH with segment_of(c): {t_s:.2f} s ({N / t_s:,.0f} rows/s); with id % 8: {t_b:.2f} s")
-    print(f"   ratio segment_of/id % 8 = {t_s / t_b:.2f}  (target <= 1.5)")
+    print(f"   ratio segment_of/id % 8 = {t_s / t_b:.2f} (best times); over 7 interleaved pairs: median "
+          f"{ratios[3]:.2f}, range {ratios[0]:.2f}-{ratios[-1]:.2f}  (target <= 1.5)")
 
     # scoring through a classifier trained on the segments (issue 6)
     t = time.perf_counter()
