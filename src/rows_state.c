@@ -19,6 +19,7 @@
 #include "utils/memutils.h"
 
 #include "big_alloc.h"
+#include "fit_threads.h"
 #include "model_type.h"
 #include "rows_state.h"
 #include "text_form.h"
@@ -104,14 +105,14 @@ rows_flatten_into(ExpandedObjectHeader *eohptr, void *result, Size allocated_siz
 	p += f->opts_bytes;
 	memcpy(p, s->data, s->n * row_bytes(s->d));
 	p += s->n * row_bytes(s->d);
-	if (s->keys)
-		memcpy(p, s->keys, s->n * sizeof(uint64));
-	else
 	{
-		/* dropped by seg_rows_drop_keys: they are a function of the row */
+		/* keys not computed yet, or dropped: they are a function of the row */
 		uint64	   *keys = (uint64 *) p;
+		int64		have = s->keys ? s->n_keyed : 0;
 
-		for (int64 i = 0; i < s->n; i++)
+		if (have > 0)
+			memcpy(keys, s->keys, have * sizeof(uint64));
+		for (int64 i = have; i < s->n; i++)
 			keys[i] = row_key(s->d, s->seed, s->data + i * s->d, s->has_labels,
 							  s->has_labels ? s->labels[i] : 0);
 	}
@@ -220,15 +221,60 @@ write_row(SegRows *s, int64 pos, const double *x, uint64 key, int32 label)
 		s->labels[pos] = label;
 }
 
+typedef struct KeyJob
+{
+	SegRows    *s;
+	int64		from;
+} KeyJob;
+
+#define SEG_KEY_CHUNK 65536
+
+static void
+key_chunk(void *arg, int slot, int64 c)
+{
+	KeyJob	   *j = (KeyJob *) arg;
+	SegRows    *s = j->s;
+	int64		lo = j->from + c * SEG_KEY_CHUNK,
+				hi = Min(lo + SEG_KEY_CHUNK, s->n);
+
+	for (int64 i = lo; i < hi; i++)
+		s->keys[i] = row_key(s->d, s->seed, s->data + i * s->d, s->has_labels,
+							 s->has_labels ? s->labels[i] : 0);
+}
+
+/*
+ * Hash the rows whose keys are pending; on the fit threads when `threaded`
+ * (a final function; transition functions may run in parallel workers).
+ */
+static void
+fill_keys(SegRows *s, bool threaded)
+{
+	KeyJob		job = {s, s->n_keyed};
+	int64		nchunks = (s->n - s->n_keyed + SEG_KEY_CHUNK - 1) / SEG_KEY_CHUNK;
+
+	if (s->n_keyed >= s->n)
+		return;
+	if (s->keys == NULL)
+		elog(ERROR, "segment.rows_state: keys wanted after they were dropped (cannot happen)");
+	if (threaded)
+		seg_run_chunks(nchunks, key_chunk, &job);
+	else
+		for (int64 c = 0; c < nchunks; c++)
+			key_chunk(&job, 0, c);
+	s->n_keyed = s->n;
+}
+
 static void
 offer_keyed(SegRows *s, const double *x, uint64 key, int32 label)
 {
 	if (s->keys == NULL && s->n > 0)
 		elog(ERROR, "segment.rows_state: rows offered after the final function");
+	fill_keys(s, false);
 	if (s->n < s->max_rows)
 	{
 		ensure_room(s);
 		write_row(s, s->n++, x, key, label);
+		s->n_keyed = s->n;
 		return;
 	}
 	/* full: replace the largest key if this one is smaller */
@@ -244,6 +290,23 @@ void
 seg_rows_offer(SegRows *s, const double *x, int32 label)
 {
 	s->rows_seen++;
+	/* room left: keep the row, hash it later (most samples never fill) */
+	if (s->n < s->max_rows && s->heap == NULL && s->keys != NULL)
+	{
+		ensure_room(s);
+		memcpy(s->data + s->n * s->d, x, row_bytes(s->d));
+		if (s->has_labels)
+			s->labels[s->n] = label;
+		s->n++;
+		return;
+	}
+	if (s->n == 0 && s->keys == NULL)
+	{
+		ensure_room(s);
+		write_row(s, s->n++, x, row_key(s->d, s->seed, x, s->has_labels, label), label);
+		s->n_keyed = s->n;
+		return;
+	}
 	offer_keyed(s, x, row_key(s->d, s->seed, x, s->has_labels, label), label);
 }
 
@@ -398,6 +461,7 @@ seg_rows_sort(SegRows *s)
 {
 	double	   *tmp;
 
+	fill_keys(s, true);
 	if (s->n < 2)
 		return;
 	tmp = palloc(row_bytes(s->d));
@@ -490,6 +554,7 @@ seg_rows_drop_keys(SegRows *s)
 	if (s->keys)
 		pfree(s->keys);
 	s->keys = NULL;
+	s->n_keyed = 0;
 	if (s->heap)
 		pfree(s->heap);
 	s->heap = NULL;
@@ -518,8 +583,13 @@ seg_rows_merge(SegRows *dst, const SegRows *src)
 		}
 	}
 	for (int64 i = 0; i < src->n; i++)
-		offer_keyed(dst, src->data + i * src->d, src->keys[i],
-					src->has_labels ? src->labels[i] : 0);
+	{
+		const double *x = src->data + i * src->d;
+		int32		label = src->has_labels ? src->labels[i] : 0;
+
+		offer_keyed(dst, x, i < src->n_keyed ? src->keys[i] :
+					row_key(src->d, src->seed, x, src->has_labels, label), label);
+	}
 	dst->rows_seen += src->rows_seen;
 }
 
@@ -544,7 +614,7 @@ seg_rows_from_datum(Datum d, MemoryContext parent)
 	p += f->opts_bytes;
 	if (f->n > 0)
 	{
-		s->cap = s->n = f->n;
+		s->cap = s->n = s->n_keyed = f->n;
 		s->data = seg_alloc_big(s->hdr.eoh_context, f->n * row_bytes(f->d));
 		s->keys = seg_alloc_big(s->hdr.eoh_context, f->n * sizeof(uint64));
 		memcpy(s->data, p, f->n * row_bytes(f->d));
@@ -585,7 +655,7 @@ seg_rows_view(Datum d, SegRows *view)
 	view->options = (char *) p;
 	view->seed = f->seed;
 	view->rows_seen = f->rows_seen;
-	view->n = view->cap = f->n;
+	view->n = view->cap = view->n_keyed = f->n;
 	view->max_rows = f->max_rows;
 	p += f->opts_bytes;
 	view->data = (double *) p;

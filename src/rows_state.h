@@ -36,7 +36,9 @@ typedef struct SegRows
 	int64		max_rows;		/* held at most */
 	int64		cap;			/* rows allocated */
 	double	   *data;			/* n x d */
-	uint64	   *keys;			/* n */
+	uint64	   *keys;			/* n; only the first n_keyed are computed */
+	int64		n_keyed;		/* keys are hashed lazily: a sample that never fills
+								 * needs them only to sort, on the fit threads */
 	int32	   *labels;			/* n, when has_labels */
 	int64	   *heap;			/* max-heap of row positions by key, once full */
 	const char *checked_options;	/* options text last found equal (not stored) */
