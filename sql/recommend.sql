@@ -42,6 +42,10 @@ SELECT count(*) FILTER (WHERE (segment.recommend_items(:'rec', u, 1, m))[1] =
            (ARRAY['a', 'b', 'c', 'd', 'x', 'y', 'z', 'w'])[1 + u % 4 + CASE WHEN u > 20 THEN 4 ELSE 0 END]) AS right_first,
        m AS method
 FROM generate_series(1, 40) u, unnest(ARRAY['hybrid', 'als', 'item_item']) m GROUP BY m ORDER BY m;
+-- the best n (a bounded heap) are the first n of the full ranking, for every user and method
+SELECT count(*) FILTER (WHERE segment.recommend_items(:'rec', u, k, m) = (segment.recommend_items(:'rec', u, 100, m))[1:k]) AS same_top,
+       count(*) AS cases
+FROM generate_series(1, 41) u, generate_series(1, 3) k, unnest(ARRAY['hybrid', 'als', 'item_item', 'popularity']) m;
 SELECT pg_temp.sqlstate_of($$SELECT segment.recommend_items(segment.kmeans_model('{{1,2}}'), 1, 3)$$) AS not_a_recommender,
        pg_temp.sqlstate_of(format('SELECT segment.recommend_items(%L::segment.model, 1, 3, %L)', :'rec', 'magic')) AS bad_method;
 

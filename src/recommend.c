@@ -248,6 +248,70 @@ cmp_scored(const void *a, const void *b)
 	return (x->j > y->j) - (x->j < y->j);
 }
 
+/*
+ * Put the best n of sc[0..nc) first, in order, and return how many: a
+ * bounded heap (worst of the kept on top) so a large catalogue costs
+ * O(nc log n), not a full sort.
+ */
+static int
+best_first(Scored *sc, int nc, int n)
+{
+	int			m = 0;
+
+	if (n >= nc)
+	{
+		qsort(sc, nc, sizeof(Scored), cmp_scored);
+		return nc;
+	}
+	for (int i = 0; i < nc; i++)
+	{
+		int			at;
+
+		if (m == n && cmp_scored(&sc[i], &sc[0]) >= 0)
+			continue;			/* not better than the worst kept */
+		if (m < n)
+			at = m++;
+		else
+			at = 0;				/* replaces the worst: sift down from the top */
+		{
+			Scored		x = sc[i];
+
+			if (at == 0 && m == n && i > 0)
+			{
+				for (;;)
+				{
+					int			l = 2 * at + 1,
+								r = l + 1,
+								worst = at;
+
+					/* the heap's top is the worst: compare against x, not sc[at] */
+					if (l < m && cmp_scored(&sc[l], worst == at ? &x : &sc[worst]) > 0)
+						worst = l;
+					if (r < m && cmp_scored(&sc[r], worst == at ? &x : &sc[worst]) > 0)
+						worst = r;
+					if (worst == at)
+						break;
+					sc[at] = sc[worst];
+					at = worst;
+				}
+				sc[at] = x;
+			}
+			else
+			{
+				/* sift up: a worse item rises towards the top */
+				while (at > 0 && cmp_scored(&x, &sc[(at - 1) / 2]) > 0)
+				{
+					sc[at] = sc[(at - 1) / 2];
+					at = (at - 1) / 2;
+				}
+				sc[at] = x;
+			}
+		}
+	}
+	qsort(sc, m, sizeof(Scored), cmp_scored);
+	return m;
+}
+
 static void
 scale_by_max(double *s, const bool *cand, int32 n)
 {
@@ -347,9 +411,8 @@ score_user(const RecView *v, int32 u, int32 seg, int n, bool include_owned, Meth
 		sc[nc].because = sc[nc].why == 1 ? because[j] : -1;
 		nc++;
 	}
-	qsort(sc, nc, sizeof(Scored), cmp_scored);
 	*out = sc;
-	return Min(nc, n);
+	return best_first(sc, nc, n);
 }
 
 static char *
