@@ -596,6 +596,7 @@ transition(FunctionCallInfo fcinfo, int segment_arg, int options_arg)
 
 		if (options_arg > 0 && !PG_ARGISNULL(options_arg))
 			opts = JsonbToCString(NULL, &PG_GETARG_JSONB_P(options_arg)->root, 0);
+		seg_recommender_check_options(opts);
 		s = pairs_create(aggcxt, segment_arg > 0, opts);
 		s->user_text = tc->user.is_text;
 		s->item_text = tc->item.is_text;

@@ -50,6 +50,9 @@ typedef struct SegPairs
 	const void *last_options;	/* options datum last found equal (not stored) */
 } SegPairs;
 
+/* ERROR 22023 on options recommender_fit does not take (recommender_fit.c). */
+extern void seg_recommender_check_options(const char *text);
+
 /* The state behind an aggregate argument, expanded (copied if it arrives flat). */
 extern SegPairs *seg_pairs_from_datum(Datum d, MemoryContext parent);
 

@@ -130,6 +130,15 @@ parse_options(const char *text, RecOptions *o)
 		seg_nn_bad_option(FN, "the blend weights must not all be zero");
 }
 
+/* Options are checked at the first row, not after the whole scan. */
+void
+seg_recommender_check_options(const char *text)
+{
+	RecOptions	o;
+
+	parse_options(text, &o);
+}
+
 /* ---------- ids ---------- */
 
 static const SegStrings *sort_strings;
