@@ -531,7 +531,7 @@ id_reader_init(IdReader *r, Oid type, MemoryContext cxt)
 
 	r->type = type;
 	r->is_text = !(type == INT2OID || type == INT4OID || type == INT8OID);
-	if (r->is_text && type != TEXTOID && type != VARCHAROID)
+	if (r->is_text && type != TEXTOID && type != VARCHAROID && type != BPCHAROID)
 	{
 		getTypeOutputInfo(type, &outfn, &varlena);
 		fmgr_info_cxt(outfn, &r->out, cxt);
@@ -555,7 +555,8 @@ read_id(const IdReader *r, Datum d, SegStrings *strs, MemoryContext cxt, const c
 			return DatumGetInt64(d);
 		case TEXTOID:
 		case VARCHAROID:
-			str = TextDatumGetCString(d);
+		case BPCHAROID:
+			str = seg_datum_text(d, r->type);	/* as recommend() reads them */
 			break;
 		default:
 			str = OutputFunctionCall((FmgrInfo *) &r->out, d);

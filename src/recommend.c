@@ -28,6 +28,7 @@
 
 #include "model_cache.h"
 #include "model_type.h"
+#include "validate.h"
 
 typedef enum Method
 {
@@ -179,18 +180,6 @@ search_int(const int64 *tab, int32 n, int64 key)
 	return -1;
 }
 
-/* The id argument as text, whatever its type. */
-static char *
-id_text(Datum d, Oid type)
-{
-	Oid			outfn;
-	bool		varlena;
-
-	if (type == TEXTOID || type == VARCHAROID)
-		return TextDatumGetCString(d);
-	getTypeOutputInfo(type, &outfn, &varlena);
-	return OidOutputFunctionCall(outfn, d);
-}
 
 /* Position of an id argument among the model's ids (users or items), -1 when absent. */
 static int
@@ -201,7 +190,7 @@ find_id(const int64 *ids64, const char **strs, int32 n, bool is_text, Datum d, O
 						  type == INT4OID ? DatumGetInt32(d) : DatumGetInt16(d));
 	else
 	{
-		char	   *s = id_text(d, type);
+		char	   *s = seg_datum_text(d, type);
 
 		if (is_text)
 			return search_text(strs, n, s);
@@ -553,7 +542,7 @@ segment_of_new_user(SegCachedModel *e, Datum user, Oid type)
 					 quote_identifier(key), format_type_be(get_atttype(relid, att)));
 	args[0] = CStringGetTextDatum(seg_model);
 	args[1] = Int32GetDatum(seg_version);
-	args[2] = CStringGetTextDatum(id_text(user, type));
+	args[2] = CStringGetTextDatum(seg_datum_text(user, type));
 	if (SPI_execute_with_args(q.data, 3, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "looking up the segment of a new user failed");
 	if (SPI_processed > 0)

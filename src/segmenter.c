@@ -248,27 +248,6 @@ number_of(Datum v, Oid t)
 	}
 }
 
-/* The category text of a value, as value::text gives it. */
-static char *
-category_of(Datum v, Oid t)
-{
-	Oid			out;
-	bool		varlena;
-
-	if (t == TEXTOID || t == VARCHAROID)
-		return TextDatumGetCString(v);
-	if (t == BPCHAROID)
-	{
-		char	   *s = TextDatumGetCString(v);
-		int			n = strlen(s);
-
-		while (n > 0 && s[n - 1] == ' ')
-			s[--n] = '\0';		/* bpchar::text drops the padding */
-		return s;
-	}
-	getTypeOutputInfo(t, &out, &varlena);
-	return OidOutputFunctionCall(out, v);
-}
 
 /*
  * The encoded, scaled features of one row into x (p->d values).  The column
@@ -295,7 +274,7 @@ encode_values(const SegPipeline *p, const CallSite *cs, double *x)
 				hit = (int) p->impute[j];
 			else
 			{
-				char	   *s = category_of(v, b->atttype[j]);
+				char	   *s = seg_datum_text(v, b->atttype[j]);
 
 				for (int c = 0; c < ncat; c++, cat = seg_next_string(cat))
 					if (strcmp(s, cat) == 0)

@@ -192,3 +192,25 @@ seg_agg_context(FunctionCallInfo fcinfo, const char *fn)
 		elog(ERROR, "%s called in non-aggregate context", fn);
 	return aggcxt;
 }
+
+/* A value as value::text gives it (bpchar without its padding), for categories and ids. */
+char *
+seg_datum_text(Datum v, Oid t)
+{
+	Oid			out;
+	bool		varlena;
+
+	if (t == TEXTOID || t == VARCHAROID)
+		return TextDatumGetCString(v);
+	if (t == BPCHAROID)
+	{
+		char	   *s = TextDatumGetCString(v);
+		int			n = strlen(s);
+
+		while (n > 0 && s[n - 1] == ' ')
+			s[--n] = '\0';		/* bpchar::text drops the padding */
+		return s;
+	}
+	getTypeOutputInfo(t, &out, &varlena);
+	return OidOutputFunctionCall(out, v);
+}

@@ -37,4 +37,7 @@ extern void seg_bad_input_v(const char *typname, const char *fmt, va_list ap)
 /* At least n more bytes in buf, else seg_bad_input naming what was cut short. */
 extern void seg_need_bytes(StringInfo buf, int64 n, const char *typname, const char *what);
 
+/* A value as value::text gives it (bpchar without its padding). */
+extern char *seg_datum_text(Datum v, Oid t);
+
 #endif							/* SEG_VALIDATE_H */
