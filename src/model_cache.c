@@ -297,3 +297,25 @@ seg_model_cache_stats(PG_FUNCTION_ARGS)
 	values[4] = Int64GetDatum(bytes);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
+
+char *
+seg_model_names(const char *query, int nargs, Oid *argtypes, Datum *args, uint64 *count)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	StringInfoData names;
+	char	   *result;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(query, nargs, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "looking up model names failed: %s", query);
+	*count = SPI_processed;
+	initStringInfo(&names);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		appendStringInfo(&names, "%s%s", i ? ", " : "",
+						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	/* the names live in SPI's memory: copy out before SPI_finish */
+	result = MemoryContextStrdup(caller, names.data);
+	SPI_finish();
+	return result;
+}

@@ -38,4 +38,10 @@ extern SegCachedModel *seg_cached_model(FmgrInfo *flinfo, text *name, int32 vers
  */
 extern SegModel *seg_model_arg(FunctionCallInfo fcinfo, int argno, void **cache);
 
+/*
+ * The names a catalog query returns (its first column), comma-separated, in
+ * the caller's memory; *count gets how many there are.
+ */
+extern char *seg_model_names(const char *query, int nargs, Oid *argtypes, Datum *args, uint64 *count);
+
 #endif							/* SEG_MODEL_CACHE_H */

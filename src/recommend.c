@@ -428,20 +428,11 @@ reason(const RecView *v, const Scored *s, int32 seg, bool unknown)
 static text *
 default_model_name(void)
 {
-	StringInfoData names;
 	uint64		n;
-	text	   *result;
+	char	   *names = seg_model_names("SELECT DISTINCT name FROM segment.models "
+										"WHERE kind = 'recommender' ORDER BY name",
+										0, NULL, NULL, &n);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT DISTINCT name FROM segment.models WHERE kind = 'recommender' ORDER BY name",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "looking up the recommender models failed");
-	n = SPI_processed;
-	initStringInfo(&names);
-	for (uint64 i = 0; i < n; i++)
-		appendStringInfo(&names, "%s%s", i ? ", " : "",
-						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 	if (n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -450,14 +441,9 @@ default_model_name(void)
 	if (n > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_AMBIGUOUS_FUNCTION),
-				 errmsg("several recommender models are stored: %s", names.data),
+				 errmsg("several recommender models are stored: %s", names),
 				 errhint("Name the model, for example recommend(user_id, 10, 'name').")));
-	/* the names live in SPI's memory: copy out before SPI_finish */
-	result = (text *) SPI_palloc(VARHDRSZ + strlen(names.data));
-	SET_VARSIZE(result, VARHDRSZ + strlen(names.data));
-	memcpy(VARDATA(result), names.data, strlen(names.data));
-	SPI_finish();
-	return result;
+	return cstring_to_text(names);
 }
 
 static const RecView *

@@ -436,7 +436,7 @@ model_name_for_type(FunctionCallInfo fcinfo, CallSite *cs, Oid t)
 	char	   *tname;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
-	StringInfoData names;
+	char	   *names;
 	uint64		n;
 
 	if (cs->type_model)
@@ -444,18 +444,9 @@ model_name_for_type(FunctionCallInfo fcinfo, CallSite *cs, Oid t)
 	/* as register_model() records it: format_type() with only pg_catalog on the path */
 	tname = format_type_be_qualified(t);
 	args[0] = CStringGetTextDatum(tname);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT name FROM segment.latest_models "
-							  "WHERE source_type = $1 AND kind = 'segmenter' ORDER BY name",
-							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "segment_of: looking up the models of %s failed", tname);
-	n = SPI_processed;
-	initStringInfo(&names);
-	for (uint64 i = 0; i < n; i++)
-		appendStringInfo(&names, "%s%s", i ? ", " : "",
-						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-	/* errors before SPI_finish: the names live in SPI's memory */
+	names = seg_model_names("SELECT name FROM segment.latest_models "
+							"WHERE source_type = $1 AND kind = 'segmenter' ORDER BY name",
+							1, argtypes, args, &n);
 	if (n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -465,15 +456,14 @@ model_name_for_type(FunctionCallInfo fcinfo, CallSite *cs, Oid t)
 	if (n > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_AMBIGUOUS_FUNCTION),
-				 errmsg("several models were trained on rows of type %s: %s", tname, names.data),
+				 errmsg("several models were trained on rows of type %s: %s", tname, names),
 				 errhint("Name the model: segment_of(row, 'name').")));
 	{
 		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 
-		cs->type_model = cstring_to_text(names.data);
+		cs->type_model = cstring_to_text(names);
 		MemoryContextSwitchTo(old);
 	}
-	SPI_finish();
 	return cs->type_model;
 }
 
