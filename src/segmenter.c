@@ -114,6 +114,7 @@ typedef struct CallSite
 	RowBinding	bind;
 	const SegModel *bound_model;	/* bind was checked against this model... */
 	bool		columns_checked;	/* segment_of_columns: argument types match bind */
+	int		   *argpos;			/* ... and then per model column, its argument */
 	Datum	   *values;			/* deformed row, natts of the bound type */
 	bool	   *isnull;
 } CallSite;
@@ -168,12 +169,14 @@ bind_type(FunctionCallInfo fcinfo, CallSite *cs, Oid tuptype, int32 tuptypmod, c
 		pfree(b->atttype);
 		pfree(cs->values);
 		pfree(cs->isnull);
+		pfree(cs->argpos);
 	}
 	cs->bound_model = NULL;
 	cs->columns_checked = false;
 	td = lookup_rowtype_tupdesc_copy(tuptype, tuptypmod);
 	cs->values = palloc(sizeof(Datum) * Max(td->natts, 1));
 	cs->isnull = palloc(sizeof(bool) * Max(td->natts, 1));
+	cs->argpos = palloc(sizeof(int) * Max(p->n_in, 1));
 	b->tupdesc = td;
 	b->tuptype = tuptype;
 	b->tuptypmod = tuptypmod;
@@ -254,15 +257,16 @@ number_of(Datum v, Oid t)
  * names are given for errors.
  */
 static void
-encode_values(const SegPipeline *p, const CallSite *cs, double *x)
+encode_values(const SegPipeline *p, const CallSite *cs, const NullableDatum *args, double *x)
 {
 	const RowBinding *b = &cs->bind;
 	int			pos = 0;
 
 	for (int j = 0; j < p->n_in; j++)
 	{
-		bool		isnull = cs->isnull[b->attnum[j] - 1];
-		Datum		v = cs->values[b->attnum[j] - 1];
+		/* a deformed row, or the columns passed as arguments, read in place */
+		bool		isnull = args ? args[cs->argpos[j]].isnull : cs->isnull[b->attnum[j] - 1];
+		Datum		v = args ? args[cs->argpos[j]].value : cs->values[b->attnum[j] - 1];
 
 		if (p->types[j] == SEG_COL_CATEGORICAL)
 		{
@@ -392,7 +396,7 @@ encode_arg(FunctionCallInfo fcinfo, CallSite *cs, const SegPipeline *p, double *
 	tuple.t_data = row;
 	/* one pass over the row, not one per column */
 	heap_deform_tuple(&tuple, cs->bind.tupdesc, cs->values, cs->isnull);
-	encode_values(p, cs, x);
+	encode_values(p, cs, NULL, x);
 }
 
 /* ---------- SQL: the model as a value ---------- */
@@ -566,39 +570,45 @@ seg_segment_label(PG_FUNCTION_ARGS)
 
 /*
  * The columns of a row, passed one by one after the row type (arguments
- * first..), into cs->values/isnull in attribute order, then encoded.
+ * first..), encoded.  The first call checks them against the bound row type
+ * (the plan was made for it: a changed type replans first) and notes where
+ * each model column is; later calls read the arguments in place.
  */
 static void
 encode_columns(FunctionCallInfo fcinfo, CallSite *cs, const SegPipeline *p, int first, double *x)
 {
 	TupleDesc	td;
 	int			arg = first;
+	int		   *attarg;
 
 	bind_type(fcinfo, cs, PG_GETARG_OID(0), -1, p);
+	if (cs->columns_checked)
+	{
+		encode_values(p, cs, fcinfo->args, x);
+		return;
+	}
 	td = cs->bind.tupdesc;
+	attarg = palloc(sizeof(int) * Max(td->natts, 1));
 	for (int a = 0; a < td->natts; a++)
 	{
 		Form_pg_attribute att = TupleDescAttr(td, a);
 
+		attarg[a] = -1;
 		if (att->attisdropped)
-		{
-			cs->isnull[a] = true;
 			continue;
-		}
-		/* the plan was made for this row type (a changed type replans first): check once */
-		if (arg >= PG_NARGS() ||
-			(!cs->columns_checked && get_fn_expr_argtype(fcinfo->flinfo, arg) != att->atttypid))
+		if (arg >= PG_NARGS() || get_fn_expr_argtype(fcinfo->flinfo, arg) != att->atttypid)
 			elog(ERROR, "segment_of: columns passed do not match row type %s",
 				 format_type_be(PG_GETARG_OID(0)));
-		cs->isnull[a] = PG_ARGISNULL(arg);
-		cs->values[a] = cs->isnull[a] ? (Datum) 0 : PG_GETARG_DATUM(arg);
-		arg++;
+		attarg[a] = arg++;
 	}
 	if (arg != PG_NARGS())
 		elog(ERROR, "segment_of: columns passed do not match row type %s",
 			 format_type_be(PG_GETARG_OID(0)));
+	for (int j = 0; j < p->n_in; j++)
+		cs->argpos[j] = attarg[cs->bind.attnum[j] - 1];
+	pfree(attarg);
 	cs->columns_checked = true;
-	encode_values(p, cs, x);
+	encode_values(p, cs, fcinfo->args, x);
 }
 
 static Datum
