@@ -43,7 +43,7 @@ TAGS = {1: "columns", 2: "column_types", 3: "impute", 4: "categories", 5: "featu
         12: "layer_bias", 13: "layer_batchnorm", 20: "centroids", 21: "cluster_sizes",
         22: "segment_labels", 30: "user_ids", 31: "item_ids", 32: "user_factors",
         33: "item_factors", 34: "item_neighbors", 35: "neighbor_scores", 36: "popularity",
-        40: "metrics"}
+        37: "history_ptr", 38: "history", 39: "user_segments", 40: "metrics", 41: "blend"}
 F8, I32, I64, TXT = 1, 2, 3, 4
 INT32_MAX, INT32_MIN = 2**31 - 1, -2**31
 
@@ -204,6 +204,25 @@ def make_bases(cur, rng):
         if build(m) != b:
             raise SystemExit(f"internal error: the test's encoder does not reproduce {name}")
         bases.append((name, b, m, regions))
+    # recommenders: sorted ids (bigint and text), histories, neighbours, popularity per segment
+    recs = [
+        ("recommender bigint ids",
+         "SELECT segment.model_send(segment.recommender_fit(u, i, w, "
+         "'{\"factors\": 3, \"iterations\": 2, \"neighbors\": 2}')) "
+         "FROM (VALUES (1, 10, 1.0), (1, 11, 2.0), (2, 10, 1.0), (3, 12, 4.0)) v(u, i, w)"),
+        ("recommender text ids + segments",
+         "SELECT segment.model_send(segment.recommender_fit(u, i, w, s, "
+         "'{\"factors\": 2, \"iterations\": 2, \"neighbors\": 3}')) "
+         "FROM (VALUES ('ann', '85123A', 6.0, 1), ('ann', '71053', 1.0, 1), ('bob', '85123A', 2.0, 2), "
+         "('cy', '22423', 1.0, NULL), ('bob', '22423', 3.0, 2)) v(u, i, w, s)"),
+    ]
+    for name, q in recs:
+        cur.execute(q)
+        b = bytes(cur.fetchone()[0])
+        m, regions = parse(b)
+        if build(m) != b:
+            raise SystemExit(f"internal error: the test's encoder does not reproduce {name}")
+        bases.append((name, b, m, regions))
     return bases
 
 
@@ -350,7 +369,8 @@ def gen_cases(bases, rng):
                 vals = s.values()
                 vals[pos] = v
                 mm.secs[si].data = f8(vals)
-                expect = "accept" if s.tag != 7 or v > 0 else "reject"
+                # scale factors must be > 0, recommender blend weights >= 0
+                expect = "reject" if (s.tag == 7 and not v > 0) or (s.tag == 41 and v < 0) else "accept"
                 add("special double", f"{name}: {TAGS[s.tag]}[{pos}] = {desc}", build(mm), expect)
             if s.tag == 7:   # scale factor must be > 0
                 for desc, v in (("0", 0.0), ("-1", -1.0), ("-5e-324", -5e-324)):
@@ -383,9 +403,13 @@ def gen_cases(bases, rng):
     for name, b, m, _ in bases:
         for si, s in enumerate(m.secs):
             for v in (0, 8, 9, 14, 19, 23, 29, 37, 39, 41, 99, -1, s.tag << 24):
+                if v == s.tag:
+                    continue
                 mm = m.copy()
                 mm.secs[si].tag = v
-                add("tag", f"{name}: section {si} tag {s.tag} -> {v}", build(mm), "reject")
+                # an unknown tag is refused; a known one is judged by the model's rules
+                add("tag", f"{name}: section {si} tag {s.tag} -> {v}", build(mm),
+                    "either" if v in TAGS else "reject")
             for v in sorted({0, 5, -1, 1000, F8, I32, I64, TXT} - {s.dtype}):
                 mm = m.copy()
                 mm.secs[si].dtype = v
@@ -413,7 +437,9 @@ def gen_cases(bases, rng):
             for desc, v in good:
                 mm = m.copy()
                 mm.secs[si].data[-1] = v
-                add("string", f"{name}: {TAGS[s.tag]}[-1] = {desc}", build(mm), "accept")
+                # recommender ids must stay ascending: a new last id may break that
+                add("string", f"{name}: {TAGS[s.tag]}[-1] = {desc}", build(mm),
+                    "either" if s.tag in (30, 31) else "accept")
             mm = m.copy()
             mm.secs[si].data[0] = b""
             add("string", f"{name}: {TAGS[s.tag]}[0] empty", build(mm))
@@ -447,9 +473,11 @@ def gen_cases(bases, rng):
             add("metrics", f"{name}: metrics = {v[:40]!r}{'...' if len(v) > 40 else ''}", build(mm), expect)
         first_with_metrics = False
 
-    # 11. extra sections (cross-section rules)
+    # 11. extra sections (cross-section rules), for the k-means bases
     for name, b, m, _ in bases:
         ci = m.find(20)
+        if ci is None:
+            continue
         k, d = m.secs[ci].nrows, m.secs[ci].ncols
 
         def with_sec(sec):
