@@ -89,6 +89,18 @@ ALTER TABLE cust_copy DROP COLUMN visits;
 SELECT segment.segment_of(c, 'cust_seg') FROM cust_copy c LIMIT 1;
 ALTER TABLE cust_copy ADD COLUMN visits text;
 SELECT segment.segment_of(c, 'cust_seg') FROM cust_copy c LIMIT 1;
+-- models passed by value, one per row, with the same column names but not the same kinds:
+-- each is checked against the row type (x is text again, so the numeric model is refused)
+CREATE TABLE kinds (id int, x text, y float8);
+INSERT INTO kinds SELECT i, (i % 3)::text, (i % 3) * 10 + i % 2 FROM generate_series(1, 60) i;
+SELECT segment.train('kinds_text', 'kinds', NULL, 3, '{"seed": 1}') IS NOT NULL AS trained;
+ALTER TABLE kinds ALTER x TYPE float8 USING x::float8;
+SELECT segment.train('kinds_num', 'kinds', NULL, 3, '{"seed": 1}') IS NOT NULL AS trained;
+ALTER TABLE kinds ALTER x TYPE text;
+SELECT name, segment.segment_of(k, model) IS NOT NULL AS scored FROM
+  (SELECT m.name, m.model, k FROM kinds k, segment.latest_models m
+   WHERE m.name IN ('kinds_text', 'kinds_num') AND k.id = 1 ORDER BY m.name DESC OFFSET 0) s;
+DELETE FROM segment.models WHERE name IN ('kinds_text', 'kinds_num');
 
 -- train() errors
 \set VERBOSITY terse

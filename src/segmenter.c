@@ -19,7 +19,6 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/array.h"
@@ -96,8 +95,10 @@ typedef struct RowBinding
 {
 	Oid			tuptype;
 	int32		tuptypmod;
-	uint32		columns_hash;	/* which model's columns this binding is for */
-	Size		columns_bytes;
+	char	   *columns;		/* which model columns (names and kinds) this */
+	Size		columns_bytes;	/* binding is for: a copy, compared byte for byte */
+	int32	   *types;
+	bool		all_float8;		/* every column a float8 feature of its own */
 	TupleDesc	tupdesc;		/* copy, in fn_mcxt */
 	int			n_in;
 	int		   *attnum;			/* per model column: 1-based attribute number */
@@ -144,7 +145,6 @@ static const RowBinding *
 bind_type(FunctionCallInfo fcinfo, CallSite *cs, Oid tuptype, int32 tuptypmod, const SegPipeline *p)
 {
 	RowBinding *b = &cs->bind;
-	uint32		h;
 	MemoryContext old;
 	TupleDesc	td;
 	const char *name;
@@ -153,10 +153,11 @@ bind_type(FunctionCallInfo fcinfo, CallSite *cs, Oid tuptype, int32 tuptypmod, c
 	if (b->tupdesc && cs->bound_model == p->model && p->model == cs->named &&
 		b->tuptype == tuptype && b->tuptypmod == tuptypmod)
 		return b;
-	h = hash_bytes((const unsigned char *) p->columns, (int) p->columns_bytes);
-
+	/* another model (by value) with the same columns of the same kinds */
 	if (b->tupdesc && b->tuptype == tuptype && b->tuptypmod == tuptypmod &&
-		b->columns_hash == h && b->columns_bytes == p->columns_bytes && b->n_in == p->n_in)
+		b->columns_bytes == p->columns_bytes && b->n_in == p->n_in &&
+		memcmp(b->columns, p->columns, p->columns_bytes) == 0 &&
+		memcmp(b->types, p->types, sizeof(int32) * p->n_in) == 0)
 	{
 		cs->bound_model = p->model;
 		return b;
@@ -167,6 +168,8 @@ bind_type(FunctionCallInfo fcinfo, CallSite *cs, Oid tuptype, int32 tuptypmod, c
 		FreeTupleDesc(b->tupdesc);
 		pfree(b->attnum);
 		pfree(b->atttype);
+		pfree(b->columns);
+		pfree(b->types);
 		pfree(cs->values);
 		pfree(cs->isnull);
 		pfree(cs->argpos);
@@ -180,11 +183,15 @@ bind_type(FunctionCallInfo fcinfo, CallSite *cs, Oid tuptype, int32 tuptypmod, c
 	b->tupdesc = td;
 	b->tuptype = tuptype;
 	b->tuptypmod = tuptypmod;
-	b->columns_hash = h;
+	b->columns = palloc(Max(p->columns_bytes, 1));
+	memcpy(b->columns, p->columns, p->columns_bytes);
 	b->columns_bytes = p->columns_bytes;
+	b->types = palloc(sizeof(int32) * Max(p->n_in, 1));
+	memcpy(b->types, p->types, sizeof(int32) * p->n_in);
 	b->n_in = p->n_in;
 	b->attnum = palloc(sizeof(int) * Max(p->n_in, 1));
 	b->atttype = palloc(sizeof(Oid) * Max(p->n_in, 1));
+	b->all_float8 = p->n_in == p->d;
 	MemoryContextSwitchTo(old);
 
 	name = p->columns;
@@ -224,6 +231,7 @@ bind_type(FunctionCallInfo fcinfo, CallSite *cs, Oid tuptype, int32 tuptypmod, c
 		}
 		b->attnum[j] = found;
 		b->atttype[j] = t;
+		b->all_float8 &= p->types[j] == SEG_COL_NUMERIC && t == FLOAT8OID;
 	}
 	cs->bound_model = p->model;
 	return b;
@@ -252,6 +260,51 @@ number_of(Datum v, Oid t)
 }
 
 
+/* A float8 column's value for the model: its own, or the mean when NULL; finite. */
+static inline double
+float8_feature(const SegPipeline *p, const CallSite *cs, const NullableDatum *a, int j)
+{
+	double		v;
+
+	if (a->isnull)
+		return p->impute[j];
+	v = DatumGetFloat8(a->value);
+	if (!isfinite(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("column \"%s\" holds %g; the model needs finite numbers",
+						NameStr(TupleDescAttr(cs->bind.tupdesc, cs->bind.attnum[j] - 1)->attname), v)));
+	return v;
+}
+
+/*
+ * encode_values when every column is a float8 feature (the common case of
+ * numeric customer tables): two features at a time in an SSE2 register,
+ * scaled as (v - offset) / factor lane by lane, the same bits as the
+ * general path.
+ */
+static void
+encode_float8_args(const SegPipeline *p, const CallSite *cs, const NullableDatum *args, double *x)
+{
+	int			j = 0;
+
+	for (; j + 2 <= p->d; j += 2)
+	{
+		seg_v2d		v = {float8_feature(p, cs, &args[cs->argpos[j]], j),
+		float8_feature(p, cs, &args[cs->argpos[j + 1]], j + 1)};
+
+		if (p->offset)
+			v = (v - seg_load2(p->offset + j)) / seg_load2(p->factor + j);
+		memcpy(x + j, &v, sizeof(v));
+	}
+	for (; j < p->d; j++)
+	{
+		double		v = float8_feature(p, cs, &args[cs->argpos[j]], j);
+
+		x[j] = p->offset ? (v - p->offset[j]) / p->factor[j] : v;
+	}
+}
+
 /*
  * The encoded, scaled features of one row into x (p->d values).  The column
  * names are given for errors.
@@ -260,7 +313,28 @@ static void
 encode_values(const SegPipeline *p, const CallSite *cs, const NullableDatum *args, double *x)
 {
 	const RowBinding *b = &cs->bind;
+	const double *off = p->offset;
+	const double *fac = p->factor;
 	int			pos = 0;
+
+	if (b->all_float8 && args != NULL)
+	{
+		encode_float8_args(p, cs, args, x);
+		return;
+	}
+
+	/*
+	 * Each value is scaled as it is written, (v - offset) / factor: exactly
+	 * rounded, so the same bits as scaling the whole vector afterwards, but
+	 * without reading back, as vectors, the doubles just stored one by one
+	 * (a store-forwarding stall per pair).
+	 */
+#define PUT(v) \
+	do { \
+		double		v_ = (v); \
+		x[pos] = off ? (v_ - off[pos]) / fac[pos] : v_; \
+		pos++; \
+	} while (0)
 
 	for (int j = 0; j < p->n_in; j++)
 	{
@@ -289,49 +363,93 @@ encode_values(const SegPipeline *p, const CallSite *cs, const NullableDatum *arg
 				pfree(s);
 			}
 			for (int c = 0; c <= ncat; c++)
-				x[pos++] = (c == hit);
+				PUT(c == hit);
 		}
 		else if (isnull)
-			x[pos++] = p->impute[j];
+			PUT(p->impute[j]);
 		else if (p->types[j] == SEG_COL_BOOLEAN)
-			x[pos++] = DatumGetBool(v) ? 1.0 : 0.0;
+			PUT(DatumGetBool(v) ? 1.0 : 0.0);
 		else
 		{
-			double		num = number_of(v, b->atttype[j]);
+			double		num = b->atttype[j] == FLOAT8OID ? DatumGetFloat8(v) : number_of(v, b->atttype[j]);
 
 			if (!isfinite(num))
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_EXCEPTION),
 						 errmsg("column \"%s\" holds %g; the model needs finite numbers",
 								NameStr(TupleDescAttr(b->tupdesc, b->attnum[j] - 1)->attname), num)));
-			x[pos++] = num;
+			PUT(num);
 		}
 	}
+#undef PUT
 	Assert(pos == p->d);
-	if (p->offset)
-		seg_apply_scaler(x, p->offset, p->factor, p->d);
 }
 
-/* Nearest centroid (0-based; ties to the lowest), and the squared distances when asked. */
+/*
+ * Nearest centroid (0-based; ties to the lowest), and the squared distances
+ * when asked.  The choice is branch-free: which centroid wins changes from
+ * row to row, and a branch on it is mispredicted about every other row.
+ */
+#define NEAREST_BODY(pair_fn) \
+	const double *C = p->centroids; \
+	int			cd = p->cd; \
+	int			best = 0; \
+	double		best_d = INFINITY; \
+	int			c = 0; \
+	\
+	for (; c + 2 <= p->k; c += 2) \
+	{ \
+		double		dd[2]; \
+		\
+		pair_fn(x, C + (size_t) c * cd, C + (size_t) (c + 1) * cd, cd, &dd[0], &dd[1]); \
+		for (int t = 0; t < 2; t++) \
+		{ \
+			bool		lt = dd[t] < best_d; \
+			\
+			if (dist) \
+				dist[c + t] = dd[t]; \
+			best = lt ? c + t : best; \
+			best_d = lt ? dd[t] : best_d; \
+		} \
+	} \
+	if (c < p->k) \
+	{ \
+		double		dd = seg_sqdist(x, C + (size_t) c * cd, cd); \
+		\
+		if (dist) \
+			dist[c] = dd; \
+		if (dd < best_d) \
+			best = c; \
+	} \
+	return best
+
+static int
+nearest_sse2(const SegPipeline *p, const double *x, double *dist)
+{
+	NEAREST_BODY(seg_sqdist_pair);
+}
+
+#ifdef SEG_HAVE_AVX2_KERNELS
+__attribute__((target("avx2")))
+static int
+nearest_avx2(const SegPipeline *p, const double *x, double *dist)
+{
+	NEAREST_BODY(seg_sqdist_pair_avx2);
+}
+#endif
+
 static int
 nearest(const SegPipeline *p, const double *x, double *dist)
 {
-	int			best = 0;
-	double		best_d = INFINITY;
+#ifdef SEG_HAVE_AVX2_KERNELS
+	static int	avx2 = -1;
 
-	for (int c = 0; c < p->k; c++)
-	{
-		double		dd = seg_sqdist(x, p->centroids + (size_t) c * p->cd, p->cd);
-
-		if (dist)
-			dist[c] = dd;
-		if (dd < best_d)
-		{
-			best_d = dd;
-			best = c;
-		}
-	}
-	return best;
+	if (avx2 < 0)
+		avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+	if (avx2)
+		return nearest_avx2(p, x, dist);
+#endif
+	return nearest_sse2(p, x, dist);
 }
 
 /*
