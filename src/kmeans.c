@@ -22,7 +22,7 @@
 #include "kmeans.h"
 #include "vecmath.h"
 
-#define SEG_KM_BLOCK 16384		/* rows per dgemm: block x k stays in cache */
+#define SEG_KM_BLOCK 2048		/* rows per dgemm: the block's distances and rows stay in L2 for the argmin and sums */
 #define SEG_KM_SCRATCH (1 << 20)	/* doubles of distance scratch per thread, at most */
 #define SEG_KM_CHUNK 16384		/* rows per chunk handed to a thread */
 #define SEG_KM_CHUNK_STATE (16 << 20)	/* bytes of per-chunk partial sums, at most */
