@@ -447,19 +447,29 @@ lloyd_chunk(void *arg, int slot, int64 c)
 
 		/* -2 x.c only: ‖x‖² does not change the argmin, so it is added once per row */
 		block_dot(f, i0, b, j->C, k, D);
+
+		/*
+		 * Labels of the whole block first, then the sums: a loop of argmins
+		 * alone lets the CPU overlap the rows' compare chains, which the
+		 * sums' loads and stores in between would keep apart.  The sums are
+		 * added in row order, as before.
+		 */
 		for (int r = 0; r < b; r++)
 		{
 			int64		i = i0 + r;
-			const double *x = f->X + i * d;
 			double		minv;
 			int			best = argmin_shifted(D + (size_t) r * k, j->cnorm, k, &minv);
-			double	   *sum = sums + (size_t) best * d;
 
 			changed += (j->labels[i] != best);
 			j->labels[i] = best;
+		}
+		for (int r = 0; r < b; r++)
+		{
+			int64		i = i0 + r;
+			int			best = j->labels[i];
+
 			counts[best]++;
-			for (int t = 0; t < d; t++)
-				sum[t] += x[t];
+			seg_add_to(sums + (size_t) best * d, f->X + i * d, d);
 		}
 	}
 	j->changed[c] = changed;
@@ -851,15 +861,19 @@ assign_chunk(void *arg, int slot, int64 c)
 		int			b = (int) Min(f->block, hi - i0);
 
 		block_dot(f, i0, b, j->C, k, D);
+		/* labels first, then distances (see lloyd_chunk) */
 		for (int r = 0; r < b; r++)
 		{
 			double		minv;
-			int			best = argmin_shifted(D + (size_t) r * k, j->cnorm, k, &minv);
 
+			j->labels[i0 + r] = argmin_shifted(D + (size_t) r * k, j->cnorm, k, &minv);
+		}
+		for (int r = 0; r < b; r++)
+		{
 			/* the expansion loses digits: the reported distance is exact */
-			double		exact = seg_sqdist(f->X + (i0 + r) * d, j->C + (size_t) best * d, d);
+			double		exact = seg_sqdist(f->X + (i0 + r) * d,
+										   j->C + (size_t) j->labels[i0 + r] * d, d);
 
-			j->labels[i0 + r] = best;
 			if (j->dist)
 				j->dist[i0 + r] = exact;
 			inertia += exact;
