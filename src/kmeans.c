@@ -127,22 +127,36 @@ centre_norms(const double *C, int k, int d, double *cnorm)
 
 /* ---------- initialisation ---------- */
 
-/* One k-means++ scan: what a chunk of rows contributes. */
+/*
+ * One k-means++ scan: what a chunk of rows contributes.  Each step draws
+ * candidates, then makes one pass over the rows that first folds the
+ * previous step's chosen centre into closest, then sums each candidate's
+ * potential: one pass a step instead of an update pass and a candidate pass.
+ */
 typedef struct PlusPlusJob
 {
 	const Fit  *f;
 	double	   *closest;		/* n: squared distance to the nearest centre so far */
-	const double *centre;		/* scan 1: the newest centre (closest := min(closest, d)) */
-	const double *cand;			/* scan 2: the candidates, trials x d */
+	const double *centre;		/* closest := min(closest, ‖x − centre‖²) first, when set */
+	const double *cand;			/* the candidates, trials x d (none in the first scan) */
 	const double *cand_norm;
 	int			trials;
-	double	   *partial;		/* scan 2: nchunks x trials, potential per chunk */
-	double	   *chunk_pot;		/* scan 1: nchunks, sum of closest per chunk */
+	double	   *partial;		/* nchunks x trials: potential per chunk and candidate */
+	double	   *chunk_pot;		/* nchunks: sum of closest per chunk (first scan) */
 } PlusPlusJob;
 
-/* closest[i] = min(closest[i], ‖x_i − centre‖²); chunk_pot[c] = sum of closest over the chunk */
+/* closest[i] = min(closest[i], ‖x_i − centre‖²), the exact distance, as in scikit-learn's first scan */
+static inline double
+fold_centre(const Fit *f, const PlusPlusJob *j, int64 i)
+{
+	double		dd = seg_sqdist(f->X + i * f->d, j->centre, f->d);
+
+	return dd < j->closest[i] ? dd : j->closest[i];
+}
+
+/* The first scan: closest to the first centre; chunk_pot[c] = sum of closest over the chunk */
 static void
-pp_update_chunk(void *arg, int slot, int64 c)
+pp_first_chunk(void *arg, int slot, int64 c)
 {
 	PlusPlusJob *j = (PlusPlusJob *) arg;
 	const Fit  *f = j->f;
@@ -153,16 +167,16 @@ pp_update_chunk(void *arg, int slot, int64 c)
 	chunk_range(f, c, &lo, &hi);
 	for (int64 i = lo; i < hi; i++)
 	{
-		double		dd = seg_sqdist(f->X + i * f->d, j->centre, f->d);
-
-		if (dd < j->closest[i])
-			j->closest[i] = dd;
+		j->closest[i] = fold_centre(f, j, i);
 		pot += j->closest[i];
 	}
 	j->chunk_pot[c] = pot;
 }
 
-/* partial[c * trials + t] = sum over the chunk of min(closest, ‖x − cand_t‖²) */
+/*
+ * closest := min(closest, ‖x − centre‖²) when a centre is pending, then
+ * partial[c * trials + t] = sum over the chunk of min(closest, ‖x − cand_t‖²)
+ */
 static void
 pp_candidates_chunk(void *arg, int slot, int64 c)
 {
@@ -184,8 +198,9 @@ pp_candidates_chunk(void *arg, int slot, int64 c)
 		for (int r = 0; r < b; r++)
 		{
 			double		xn = f->xnorm[i0 + r];
-			double		cl = j->closest[i0 + r];
+			double		cl = j->centre ? fold_centre(f, j, i0 + r) : j->closest[i0 + r];
 
+			j->closest[i0 + r] = cl;
 			for (int t = 0; t < j->trials; t++)
 			{
 				double		v = D[(size_t) r * j->trials + t] + xn + j->cand_norm[t];
@@ -201,6 +216,11 @@ pp_candidates_chunk(void *arg, int slot, int64 c)
  * Greedy k-means++ (scikit-learn's _kmeans_plusplus): each new centre is the
  * best of 2 + floor(ln k) candidates drawn in proportion to the squared
  * distance to the nearest centre so far.  closest is n doubles of scratch.
+ *
+ * The potentials that candidates are drawn from are, per chunk, the winning
+ * candidate's sums from the step before (closest itself is brought up to
+ * date only by the next pass); the rows of the few chunks a draw lands in
+ * are brought up to date on the spot.
  */
 static void
 init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
@@ -212,19 +232,20 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
 	double	   *draw = palloc(sizeof(double) * trials);
 	int		   *order = palloc(sizeof(int) * trials);
 	int64	   *cand_id = palloc(sizeof(int64) * trials);
+	double	   *chunk_pot = palloc(sizeof(double) * f->nchunks);
 	double		current_pot = 0.0;
 	int64		first = (int64) pg_prng_uint64_range(rng, 0, f->n - 1);
 	PlusPlusJob job = {f, closest, NULL, cand, cand_norm, trials,
-		palloc(sizeof(double) * f->nchunks * trials),
-	palloc(sizeof(double) * f->nchunks)};
+		palloc(sizeof(double) * f->nchunks * trials), chunk_pot};
 
 	memcpy(C, f->X + first * f->d, sizeof(double) * f->d);
 	for (int64 i = 0; i < f->n; i++)
 		closest[i] = DBL_MAX;
 	job.centre = C;
-	seg_run_chunks(f->nchunks, pp_update_chunk, &job);
+	seg_run_chunks(f->nchunks, pp_first_chunk, &job);
+	job.centre = NULL;			/* closest is up to date */
 	for (int64 c = 0; c < f->nchunks; c++)
-		current_pot += job.chunk_pot[c];
+		current_pot += chunk_pot[c];
 
 	for (int c = 1; c < f->k; c++)
 	{
@@ -257,25 +278,26 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
 						hi;
 			double		chunk_acc;
 
-			if (acc + job.chunk_pot[ch] < draw[order[next]] && ch + 1 < f->nchunks)
+			if (acc + chunk_pot[ch] < draw[order[next]] && ch + 1 < f->nchunks)
 			{
-				acc += job.chunk_pot[ch];
+				acc += chunk_pot[ch];
 				continue;
 			}
 			chunk_range(f, ch, &lo, &hi);
 			chunk_acc = 0.0;
 			for (int64 i = lo; i < hi && next < trials; i++)
 			{
-				chunk_acc += closest[i];
+				chunk_acc += job.centre ? fold_centre(f, &job, i) : closest[i];
 				while (next < trials && acc + chunk_acc >= draw[order[next]])
 					cand_id[order[next++]] = i;
 			}
-			acc += job.chunk_pot[ch];
+			acc += chunk_pot[ch];
 		}
 		for (int t = 0; t < trials; t++)
 			memcpy(cand + (size_t) t * f->d, f->X + cand_id[t] * f->d, sizeof(double) * f->d);
 		centre_norms(cand, trials, f->d, cand_norm);
 
+		/* folds the previous step's centre (job.centre) into closest on the way */
 		seg_run_chunks(f->nchunks, pp_candidates_chunk, &job);
 		for (int t = 0; t < trials; t++)
 			pot[t] = 0.0;
@@ -287,11 +309,14 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
 				best = t;
 		memcpy(C + (size_t) c * f->d, cand + (size_t) best * f->d, sizeof(double) * f->d);
 
+		/* the next draws: the winner's potentials; the next pass folds it in */
 		job.centre = C + (size_t) c * f->d;
-		seg_run_chunks(f->nchunks, pp_update_chunk, &job);
 		current_pot = 0.0;
 		for (int64 ch = 0; ch < f->nchunks; ch++)
-			current_pot += job.chunk_pot[ch];
+		{
+			chunk_pot[ch] = job.partial[ch * trials + best];
+			current_pot += chunk_pot[ch];
+		}
 	}
 	pfree(cand);
 	pfree(cand_norm);
@@ -300,7 +325,7 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
 	pfree(order);
 	pfree(cand_id);
 	pfree(job.partial);
-	pfree(job.chunk_pot);
+	pfree(chunk_pot);
 }
 
 /* k distinct rows drawn uniformly (Floyd's algorithm). */
