@@ -333,31 +333,63 @@ cmp_rows(const void *a, const void *b, void *arg)
 	return s->labels[i] < s->labels[j] ? -1 : s->labels[i] > s->labels[j];
 }
 
-/*
- * Positions lo..hi-1 in (key, bytes, label) order, as indices into the
- * state.  All keys of the range share their top `shared` bits; a counting
- * pass on the next bits leaves buckets of a few rows, each then sorted by
- * comparison (qsort for the large buckets of repeated rows).
- */
-static int64 *
-sorted_permutation(const SegRows *s, int64 lo, int64 hi, int shared)
+/* Scratch for sorting ranges of up to max_n rows, allocated before any thread runs. */
+typedef struct SortScratch
 {
-	int64		n = hi - lo;
+	int64	   *perm;			/* max_n */
+	int64	   *start;			/* buckets + 1 */
+	bool	   *done;			/* max_n */
+	double	   *tmp;			/* one row */
+} SortScratch;
+
+/* Counting-pass bits for a range of n rows: buckets of a few rows each. */
+static int
+range_bits(int64 n, int shared)
+{
 	int			bits = 1;
-	int			shift;
-	uint64		mask;
-	int64		nb;
-	int64	   *start;
-	int64	   *perm = MemoryContextAllocHuge(CurrentMemoryContext, n * sizeof(int64));
-	SortCtx		ctx = {s};
 
 	while (bits < 24 && ((int64) 1 << (bits + 3)) < n)
 		bits++;
-	bits = Min(bits, 64 - shared);
-	shift = 64 - shared - bits;
-	mask = ((uint64) 1 << bits) - 1;
-	nb = (int64) 1 << bits;
-	start = MemoryContextAllocHuge(CurrentMemoryContext, (nb + 1) * sizeof(int64));
+	return Min(bits, 64 - shared);
+}
+
+static void
+scratch_init(SortScratch *w, const SegRows *s, int64 max_n, int shared)
+{
+	w->perm = MemoryContextAllocHuge(CurrentMemoryContext, Max(max_n, 1) * sizeof(int64));
+	w->start = MemoryContextAllocHuge(CurrentMemoryContext,
+									  (((int64) 1 << range_bits(max_n, shared)) + 1) * sizeof(int64));
+	w->done = MemoryContextAllocHuge(CurrentMemoryContext, Max(max_n, 1));
+	w->tmp = palloc(row_bytes(s->d));
+}
+
+static void
+scratch_free(SortScratch *w)
+{
+	pfree(w->perm);
+	pfree(w->start);
+	pfree(w->done);
+	pfree(w->tmp);
+}
+
+/*
+ * Positions lo..hi-1 in (key, bytes, label) order, as indices into the
+ * state, into w->perm.  All keys of the range share their top `shared`
+ * bits; a counting pass on the next bits leaves buckets of a few rows, each
+ * then sorted by comparison (qsort for the large buckets of repeated rows).
+ * No allocation: this runs on the fit threads.
+ */
+static void
+sorted_permutation(const SegRows *s, int64 lo, int64 hi, int shared, SortScratch *w)
+{
+	int			bits = range_bits(hi - lo, shared);
+	int			shift = 64 - shared - bits;
+	uint64		mask = ((uint64) 1 << bits) - 1;
+	int64		nb = (int64) 1 << bits;
+	int64	   *start = w->start;
+	int64	   *perm = w->perm;
+	SortCtx		ctx = {s};
+
 	memset(start, 0, (nb + 1) * sizeof(int64));
 	for (int64 i = lo; i < hi; i++)
 		start[((s->keys[i] >> shift) & mask) + 1]++;
@@ -386,8 +418,6 @@ sorted_permutation(const SegRows *s, int64 lo, int64 hi, int shared)
 				perm[y - 1] = t;
 			}
 	}
-	pfree(start);
-	return perm;
 }
 
 /* Move row src to position dst (data, key, label). */
@@ -400,18 +430,22 @@ move_row(SegRows *s, int64 dst, int64 src)
 		s->labels[dst] = s->labels[src];
 }
 
-/* Sort positions lo..hi-1 in place; their keys share their top `shared` bits. */
+#define SEG_SORT_RADIX_BITS 8
+#define SEG_SORT_RADIX_MIN (1 << 16)
+
+/* Sort positions lo..hi-1 in place; their keys share their top `shared` bits.  No allocation. */
 static void
-sort_range(SegRows *s, int64 lo, int64 hi, int shared, double *tmp)
+sort_range(SegRows *s, int64 lo, int64 hi, int shared, SortScratch *w)
 {
 	int64		n = hi - lo;
-	int64	   *perm;
-	bool	   *done;
+	int64	   *perm = w->perm;
+	bool	   *done = w->done;
+	double	   *tmp = w->tmp;
 
 	if (n < 2)
 		return;
-	perm = sorted_permutation(s, lo, hi, shared);
-	done = palloc0(n);
+	sorted_permutation(s, lo, hi, shared, w);
+	memset(done, 0, n);
 	/* apply the permutation cycle by cycle: the row at perm[i] goes to lo + i */
 	for (int64 i = 0; i < n; i++)
 	{
@@ -443,18 +477,31 @@ sort_range(SegRows *s, int64 lo, int64 hi, int shared, double *tmp)
 			j = src - lo;
 		}
 	}
-	pfree(done);
-	pfree(perm);
 }
 
-#define SEG_SORT_RADIX_BITS 8
-#define SEG_SORT_RADIX_MIN (1 << 16)
+/* The radix buckets of a large state, sorted each on its own, on the fit threads. */
+typedef struct BucketJob
+{
+	SegRows    *s;
+	const int64 *begin;
+	const int64 *end;
+	SortScratch *scratch;		/* one per thread slot */
+} BucketJob;
+
+static void
+bucket_chunk(void *arg, int slot, int64 b)
+{
+	BucketJob  *j = (BucketJob *) arg;
+
+	sort_range(j->s, j->begin[b], j->end[b], SEG_SORT_RADIX_BITS, &j->scratch[slot]);
+}
 
 /*
  * Rows in (key, bytes, label) order, in place.  Large states first move
  * rows into 256 buckets by the top key bits (an in-place radix pass whose
  * writes go to 256 sequential streams), so the final permutation of each
- * bucket stays within the cache instead of jumping across the whole buffer.
+ * bucket stays within the cache instead of jumping across the whole buffer;
+ * the buckets are then sorted on the fit threads.
  */
 void
 seg_rows_sort(SegRows *s)
@@ -466,7 +513,13 @@ seg_rows_sort(SegRows *s)
 		return;
 	tmp = palloc(row_bytes(s->d));
 	if (s->n < SEG_SORT_RADIX_MIN)
-		sort_range(s, 0, s->n, 0, tmp);
+	{
+		SortScratch w;
+
+		scratch_init(&w, s, s->n, 0);
+		sort_range(s, 0, s->n, 0, &w);
+		scratch_free(&w);
+	}
 	else
 	{
 		const int	nb = 1 << SEG_SORT_RADIX_BITS;
@@ -532,8 +585,20 @@ seg_rows_sort(SegRows *s)
 			}
 			CHECK_FOR_INTERRUPTS();
 		}
-		for (int b = 0; b < nb; b++)
-			sort_range(s, begin[b], end[b], SEG_SORT_RADIX_BITS, tmp);
+		{
+			int			slots = seg_fit_threads();
+			int64		max_len = 0;
+			BucketJob	job = {s, begin, end, palloc(sizeof(SortScratch) * slots)};
+
+			for (int b = 0; b < nb; b++)
+				max_len = Max(max_len, end[b] - begin[b]);
+			for (int t = 0; t < slots; t++)
+				scratch_init(&job.scratch[t], s, max_len, SEG_SORT_RADIX_BITS);
+			seg_run_chunks(nb, bucket_chunk, &job);
+			for (int t = 0; t < slots; t++)
+				scratch_free(&job.scratch[t]);
+			pfree(job.scratch);
+		}
 		pfree(carry);
 	}
 	pfree(tmp);
