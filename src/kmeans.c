@@ -753,8 +753,13 @@ run_elkan(const Fit *f, double *C, double tol, int max_iter, int restart,
 		ereport(DEBUG1,
 				(errmsg_internal("kmeans (elkan) restart %d iteration %d: %lld labels changed, centre shift %g",
 								 restart, it + 1, (long long) changed, total_shift)));
-		/* labels unchanged since the initial bounds count too, as in scikit-learn */
-		if (changed == 0)
+		/*
+		 * Strict convergence: no label changed in this iteration.  The first
+		 * iteration assigns from the same centres as the initial bounds, so
+		 * it never changes a label; scikit-learn's labels_old starts at -1
+		 * for this reason, and so the first iteration never counts.
+		 */
+		if (changed == 0 && it > 0)
 		{
 			*converged = true;
 			it++;

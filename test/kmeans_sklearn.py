@@ -73,6 +73,25 @@ def main():
             r = (m["inertia"] - sk.inertia_) / sk.inertia_
             check(f"overlapping blobs, init {init}, inertia", r <= 1e-3,
                   f"ours {m['inertia']:.8g} sklearn {sk.inertia_:.8g} relative {r:+.2e}")
+        # the same with Elkan's algorithm (scikit-learn's algorithm="elkan"), and Elkan runs
+        # Lloyd's iterations: from the same initial centres, the same iterations and model
+        cur.execute("SELECT segment.model_info(segment.kmeans_fit(f, 12, %s::jsonb)) -> 'metrics' FROM ovl",
+                    ('{"seed": 2, "n_init": 10, "max_iter": 300, "tol": 0.0001, "algorithm": "elkan"}',))
+        m = cur.fetchone()[0]
+        sk = KMeans(n_clusters=12, n_init=10, max_iter=300, tol=1e-4, algorithm="elkan",
+                    random_state=0).fit(Y)
+        r = (m["inertia"] - sk.inertia_) / sk.inertia_
+        check("overlapping blobs, elkan, inertia", r <= 1e-3,
+              f"ours {m['inertia']:.8g} sklearn {sk.inertia_:.8g} relative {r:+.2e}")
+        runs = {}
+        for alg in ("lloyd", "elkan"):
+            cur.execute("SELECT segment.model_info(segment.kmeans_fit(f, 12, %s::jsonb)) -> 'metrics' FROM ovl",
+                        (f'{{"seed": 2, "n_init": 1, "algorithm": "{alg}"}}',))
+            runs[alg] = cur.fetchone()[0]
+        r = abs(runs["elkan"]["inertia"] - runs["lloyd"]["inertia"]) / runs["lloyd"]["inertia"]
+        check("elkan = lloyd from the same start", runs["elkan"]["n_iter"] == runs["lloyd"]["n_iter"] and r <= 1e-9,
+              f"iterations {runs['elkan']['n_iter']} / {runs['lloyd']['n_iter']}, "
+              f"inertia {runs['elkan']['inertia']:.10g} / {runs['lloyd']['inertia']:.10g}")
 
         # 3. metrics on the same rows and labels
         Z, zl = make_blobs(n_samples=2000, n_features=4, centers=5, cluster_std=2.0,
