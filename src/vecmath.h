@@ -54,6 +54,27 @@ seg_sqdist(const double *a, const double *b, int d)
 }
 
 /*
+ * The end of a pair of distances: the elements past the last multiple of
+ * four go to lane 0, then the lanes are added as seg_sqdist adds them.
+ * p[4] and q[4] are the lane sums for b0 and b1.
+ */
+static inline void
+seg_sqdist_pair_finish(const double *a, const double *b0, const double *b1, int i, int d,
+					   const double *p, const double *q, double *d0, double *d1)
+{
+	double		p0 = p[0],
+				q0 = q[0];
+
+	for (; i < d; i++)
+	{
+		p0 += (a[i] - b0[i]) * (a[i] - b0[i]);
+		q0 += (a[i] - b1[i]) * (a[i] - b1[i]);
+	}
+	*d0 = (p0 + p[1]) + (p[2] + p[3]);
+	*d1 = (q0 + q[1]) + (q[2] + q[3]);
+}
+
+/*
  * seg_sqdist(a, b0, d) and seg_sqdist(a, b1, d) at once, bit for bit: the
  * same operations per centre, with the loads of a shared and twice the
  * independent additions in flight (scoring a row against its k centres).
@@ -66,8 +87,6 @@ seg_sqdist_pair(const double *a, const double *b0, const double *b1, int d,
 				p23 = {0.0, 0.0},
 				q01 = {0.0, 0.0},
 				q23 = {0.0, 0.0};
-	double		p0,
-				q0;
 	int			i = 0;
 
 	for (; i + 4 <= d; i += 4)
@@ -84,15 +103,12 @@ seg_sqdist_pair(const double *a, const double *b0, const double *b1, int d,
 		q01 += u01 * u01;
 		q23 += u23 * u23;
 	}
-	p0 = p01[0];
-	q0 = q01[0];
-	for (; i < d; i++)
 	{
-		p0 += (a[i] - b0[i]) * (a[i] - b0[i]);
-		q0 += (a[i] - b1[i]) * (a[i] - b1[i]);
+		double		p[4] = {p01[0], p01[1], p23[0], p23[1]};
+		double		q[4] = {q01[0], q01[1], q23[0], q23[1]};
+
+		seg_sqdist_pair_finish(a, b0, b1, i, d, p, q, d0, d1);
 	}
-	*d0 = (p0 + p01[1]) + (p23[0] + p23[1]);
-	*d1 = (q0 + q01[1]) + (q23[0] + q23[1]);
 }
 
 /*
@@ -132,8 +148,6 @@ seg_sqdist_pair_avx2(const double *a, const double *b0, const double *b1, int d,
 {
 	seg_v4d		p = {0.0, 0.0, 0.0, 0.0},
 				q = {0.0, 0.0, 0.0, 0.0};
-	double		p0,
-				q0;
 	int			i = 0;
 
 	for (; i + 4 <= d; i += 4)
@@ -150,15 +164,12 @@ seg_sqdist_pair_avx2(const double *a, const double *b0, const double *b1, int d,
 		p += bv * bv;
 		q += cv * cv;
 	}
-	p0 = p[0];
-	q0 = q[0];
-	for (; i < d; i++)
 	{
-		p0 += (a[i] - b0[i]) * (a[i] - b0[i]);
-		q0 += (a[i] - b1[i]) * (a[i] - b1[i]);
+		double		ps[4] = {p[0], p[1], p[2], p[3]};
+		double		qs[4] = {q[0], q[1], q[2], q[3]};
+
+		seg_sqdist_pair_finish(a, b0, b1, i, d, ps, qs, d0, d1);
 	}
-	*d0 = (p0 + p[1]) + (p[2] + p[3]);
-	*d1 = (q0 + q[1]) + (q[2] + q[3]);
 }
 #endif
 
