@@ -118,6 +118,119 @@ block_dot(const Fit *f, int64 i0, int b, const double *Ct, int k, double *D)
 				-2.0, f->X + i0 * f->d, f->d, Ct, k, 0.0, D, k);
 }
 
+/* -2 x.c as block_dot, laid out centre by centre: Dt (k x b). */
+static void
+block_dot_t(const Fit *f, int64 i0, int b, const double *Ct, int k, double *Dt)
+{
+	cblas_dgemm(CblasRowMajor, CblasTrans, CblasTrans, k, b, f->d,
+				-2.0, Ct, k, f->X + i0 * f->d, f->d, 0.0, Dt, b);
+}
+
+/*
+ * labels[r] = the j with the smallest Dt[j][r] + cnorm[j], the first on
+ * ties, for the b rows of a block: a branch-free compare-and-select over
+ * the centres in order (overlapping clusters cost no mispredictions), for
+ * W rows at once in vector lanes.
+ */
+#define BLOCK_LABELS_STEP(VD, VI, m, idx, at) \
+	do { \
+		VD			v_; \
+		VI			lt_; \
+		\
+		memcpy(&v_, (at), sizeof(VD)); \
+		v_ += cj; \
+		lt_ = v_ < m; \
+		m = (VD) (((VI) v_ & lt_) | ((VI) m & ~lt_)); \
+		idx = (idx & ~lt_) | (jv & lt_); \
+	} while (0)
+
+#define BLOCK_LABELS_BODY(VD, VI, W) \
+	int			r = 0; \
+	\
+	/* four vectors of rows at a time: four independent chains in flight */ \
+	for (; r + 4 * (W) <= b; r += 4 * (W)) \
+	{ \
+		VD			m0, \
+					m1, \
+					m2, \
+					m3; \
+		VI			i0 = {0}, \
+					i1 = {0}, \
+					i2 = {0}, \
+					i3 = {0}, \
+					jv = {0}; \
+		\
+		memcpy(&m0, Dt + r, sizeof(VD)); \
+		memcpy(&m1, Dt + r + (W), sizeof(VD)); \
+		memcpy(&m2, Dt + r + 2 * (W), sizeof(VD)); \
+		memcpy(&m3, Dt + r + 3 * (W), sizeof(VD)); \
+		m0 += cnorm[0]; \
+		m1 += cnorm[0]; \
+		m2 += cnorm[0]; \
+		m3 += cnorm[0]; \
+		for (int jj = 1; jj < k; jj++) \
+		{ \
+			const double *row = Dt + (size_t) jj * b + r; \
+			double		cj = cnorm[jj]; \
+			\
+			jv += 1; \
+			BLOCK_LABELS_STEP(VD, VI, m0, i0, row); \
+			BLOCK_LABELS_STEP(VD, VI, m1, i1, row + (W)); \
+			BLOCK_LABELS_STEP(VD, VI, m2, i2, row + 2 * (W)); \
+			BLOCK_LABELS_STEP(VD, VI, m3, i3, row + 3 * (W)); \
+		} \
+		for (int w = 0; w < (W); w++) \
+		{ \
+			labels[r + w] = (int32) i0[w]; \
+			labels[r + (W) + w] = (int32) i1[w]; \
+			labels[r + 2 * (W) + w] = (int32) i2[w]; \
+			labels[r + 3 * (W) + w] = (int32) i3[w]; \
+		} \
+	} \
+	for (; r < b; r++) \
+	{ \
+		double		bestv = Dt[r] + cnorm[0]; \
+		int			best = 0; \
+		\
+		for (int jj = 1; jj < k; jj++) \
+		{ \
+			double		vv = Dt[(size_t) jj * b + r] + cnorm[jj]; \
+			bool		l = vv < bestv; \
+			\
+			best = l ? jj : best; \
+			bestv = l ? vv : bestv; \
+		} \
+		labels[r] = best; \
+	}
+
+static void
+block_labels_sse2(const double *Dt, int b, const double *cnorm, int k, int32 *labels)
+{
+	BLOCK_LABELS_BODY(seg_v2d, seg_v2i, 2)
+}
+
+#ifdef SEG_HAVE_AVX2_KERNELS
+__attribute__((target("avx2")))
+static void
+block_labels_avx2(const double *Dt, int b, const double *cnorm, int k, int32 *labels)
+{
+	BLOCK_LABELS_BODY(seg_v4d, seg_v4i, 4)
+}
+#endif
+
+static void
+block_labels(const double *Dt, int b, const double *cnorm, int k, int32 *labels)
+{
+#ifdef SEG_HAVE_AVX2_KERNELS
+	if (__builtin_cpu_supports("avx2"))
+	{
+		block_labels_avx2(Dt, b, cnorm, k, labels);
+		return;
+	}
+#endif
+	block_labels_sse2(Dt, b, cnorm, k, labels);
+}
+
 /* Ct (d x k) = C (k x d) transposed, for block_dot. */
 static double *
 transposed(const double *C, int k, int d)
@@ -128,25 +241,6 @@ transposed(const double *C, int k, int d)
 		for (int t = 0; t < d; t++)
 			Ct[(size_t) t * k + j] = C[(size_t) j * d + t];
 	return Ct;
-}
-
-/* Index of the smallest row[j] + cnorm[j]; branch-free so overlapping clusters cost no mispredictions. */
-static inline int
-argmin_shifted(const double *row, const double *cnorm, int k, double *minv)
-{
-	double		bestv = row[0] + cnorm[0];
-	int			best = 0;
-
-	for (int j = 1; j < k; j++)
-	{
-		double		v = row[j] + cnorm[j];
-		bool		lt = v < bestv;
-
-		best = lt ? j : best;
-		bestv = lt ? v : bestv;
-	}
-	*minv = bestv;
-	return best;
 }
 
 static void
@@ -496,6 +590,7 @@ lloyd_chunk(void *arg, int slot, int64 c)
 	double	   *D = f->D + f->dstride * slot;
 	double	   *sums = j->sums + (size_t) c * k * d;
 	int64	   *counts = j->counts + (size_t) c * k;
+	int32		lab[SEG_KM_BLOCK];
 	int64		changed = 0,
 				lo,
 				hi;
@@ -508,28 +603,17 @@ lloyd_chunk(void *arg, int slot, int64 c)
 		int			b = (int) Min(f->block, hi - i0);
 
 		/* -2 x.c only: ‖x‖² does not change the argmin, so it is added once per row */
-		block_dot(f, i0, b, j->Ct, k, D);
+		block_dot_t(f, i0, b, j->Ct, k, D);
 
-		/*
-		 * Labels of the whole block first, then the sums: a loop of argmins
-		 * alone lets the CPU overlap the rows' compare chains, which the
-		 * sums' loads and stores in between would keep apart.  The sums are
-		 * added in row order, as before.
-		 */
+		/* the block's labels first (several rows at a time), then the sums, in row order */
+		block_labels(D, b, j->cnorm, k, lab);
 		for (int r = 0; r < b; r++)
 		{
 			int64		i = i0 + r;
-			double		minv;
-			int			best = argmin_shifted(D + (size_t) r * k, j->cnorm, k, &minv);
+			int			best = lab[r];
 
 			changed += (j->labels[i] != best);
 			j->labels[i] = best;
-		}
-		for (int r = 0; r < b; r++)
-		{
-			int64		i = i0 + r;
-			int			best = j->labels[i];
-
 			counts[best]++;
 			seg_add_to(sums + (size_t) best * d, f->X + i * d, d);
 		}
@@ -984,14 +1068,9 @@ assign_chunk(void *arg, int slot, int64 c)
 	{
 		int			b = (int) Min(f->block, hi - i0);
 
-		block_dot(f, i0, b, j->Ct, k, D);
+		block_dot_t(f, i0, b, j->Ct, k, D);
 		/* labels first, then distances (see lloyd_chunk) */
-		for (int r = 0; r < b; r++)
-		{
-			double		minv;
-
-			j->labels[i0 + r] = argmin_shifted(D + (size_t) r * k, j->cnorm, k, &minv);
-		}
+		block_labels(D, b, j->cnorm, k, j->labels + i0);
 		for (int r = 0; r < b; r++)
 		{
 			/* the expansion loses digits: the reported distance is exact */

@@ -8,6 +8,7 @@
 
 /* Two doubles in one SSE2 register (every x86-64 CPU has SSE2). */
 typedef double seg_v2d __attribute__((vector_size(16)));
+typedef int64 seg_v2i __attribute__((vector_size(16)));	/* what comparing two seg_v2d gives */
 
 static inline seg_v2d
 seg_load2(const double *p)
@@ -134,6 +135,7 @@ seg_add_to(double *sum, const double *x, int d)
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SEG_HAVE_AVX2_KERNELS 1
 typedef double seg_v4d __attribute__((vector_size(32)));
+typedef int64 seg_v4i __attribute__((vector_size(32)));
 
 /*
  * seg_sqdist_pair on AVX2: the four accumulators of seg_sqdist in one
