@@ -231,6 +231,60 @@ block_labels(const double *Dt, int b, const double *cnorm, int k, int32 *labels)
 	block_labels_sse2(Dt, b, cnorm, k, labels);
 }
 
+/*
+ * sums[lab[r]] += row r, for the b rows of a block in row order: each
+ * element gets the same additions in the same order whatever the vector
+ * width, so the sums have the same bits on every path.
+ */
+#define BLOCK_SUMS_BODY(VD, W) \
+	for (int r = 0; r < b; r++) \
+	{ \
+		const double *x = X + (size_t) r * d; \
+		double	   *sum = sums + (size_t) lab[r] * d; \
+		int			t = 0; \
+		\
+		for (; t + (W) <= d; t += (W)) \
+		{ \
+			VD			a, \
+						c; \
+			\
+			memcpy(&a, sum + t, sizeof(VD)); \
+			memcpy(&c, x + t, sizeof(VD)); \
+			a += c; \
+			memcpy(sum + t, &a, sizeof(VD)); \
+		} \
+		for (; t < d; t++) \
+			sum[t] += x[t]; \
+	}
+
+static void
+block_sums_sse2(const double *X, int b, int d, const int32 *lab, double *sums)
+{
+	BLOCK_SUMS_BODY(seg_v2d, 2)
+}
+
+#ifdef SEG_HAVE_AVX2_KERNELS
+__attribute__((target("avx2")))
+static void
+block_sums_avx2(const double *X, int b, int d, const int32 *lab, double *sums)
+{
+	BLOCK_SUMS_BODY(seg_v4d, 4)
+}
+#endif
+
+static void
+block_sums(const double *X, int b, int d, const int32 *lab, double *sums)
+{
+#ifdef SEG_HAVE_AVX2_KERNELS
+	if (__builtin_cpu_supports("avx2"))
+	{
+		block_sums_avx2(X, b, d, lab, sums);
+		return;
+	}
+#endif
+	block_sums_sse2(X, b, d, lab, sums);
+}
+
 /* Ct (d x k) = C (k x d) transposed, for block_dot. */
 static double *
 transposed(const double *C, int k, int d)
@@ -609,14 +663,11 @@ lloyd_chunk(void *arg, int slot, int64 c)
 		block_labels(D, b, j->cnorm, k, lab);
 		for (int r = 0; r < b; r++)
 		{
-			int64		i = i0 + r;
-			int			best = lab[r];
-
-			changed += (j->labels[i] != best);
-			j->labels[i] = best;
-			counts[best]++;
-			seg_add_to(sums + (size_t) best * d, f->X + i * d, d);
+			changed += (j->labels[i0 + r] != lab[r]);
+			j->labels[i0 + r] = lab[r];
+			counts[lab[r]]++;
 		}
+		block_sums(f->X + i0 * d, b, d, lab, sums);
 	}
 	j->changed[c] = changed;
 }

@@ -112,26 +112,6 @@ seg_sqdist_pair(const double *a, const double *b0, const double *b1, int d,
 	}
 }
 
-/*
- * sum[i] += x[i], two at a time: each element gets the same single addition
- * as in a scalar loop (which the compiler cannot vectorise itself, as it
- * must assume sum and x overlap).
- */
-static inline void
-seg_add_to(double *sum, const double *x, int d)
-{
-	int			i = 0;
-
-	for (; i + 2 <= d; i += 2)
-	{
-		seg_v2d		v = seg_load2(sum + i) + seg_load2(x + i);
-
-		memcpy(sum + i, &v, sizeof(v));
-	}
-	for (; i < d; i++)
-		sum[i] += x[i];
-}
-
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SEG_HAVE_AVX2_KERNELS 1
 typedef double seg_v4d __attribute__((vector_size(32)));
