@@ -218,19 +218,6 @@ block_labels_avx2(const double *Dt, int b, const double *cnorm, int k, int32 *la
 }
 #endif
 
-static void
-block_labels(const double *Dt, int b, const double *cnorm, int k, int32 *labels)
-{
-#ifdef SEG_HAVE_AVX2_KERNELS
-	if (__builtin_cpu_supports("avx2"))
-	{
-		block_labels_avx2(Dt, b, cnorm, k, labels);
-		return;
-	}
-#endif
-	block_labels_sse2(Dt, b, cnorm, k, labels);
-}
-
 /*
  * sums[lab[r]] += row r, for the b rows of a block in row order: each
  * element gets the same additions in the same order whatever the vector
@@ -271,19 +258,6 @@ block_sums_avx2(const double *X, int b, int d, const int32 *lab, double *sums)
 	BLOCK_SUMS_BODY(seg_v4d, 4)
 }
 #endif
-
-static void
-block_sums(const double *X, int b, int d, const int32 *lab, double *sums)
-{
-#ifdef SEG_HAVE_AVX2_KERNELS
-	if (__builtin_cpu_supports("avx2"))
-	{
-		block_sums_avx2(X, b, d, lab, sums);
-		return;
-	}
-#endif
-	block_sums_sse2(X, b, d, lab, sums);
-}
 
 /* Ct (d x k) = C (k x d) transposed, for block_dot. */
 static double *
@@ -660,14 +634,14 @@ lloyd_chunk(void *arg, int slot, int64 c)
 		block_dot_t(f, i0, b, j->Ct, k, D);
 
 		/* the block's labels first (several rows at a time), then the sums, in row order */
-		block_labels(D, b, j->cnorm, k, lab);
+		SEG_AVX2_OR_SSE2(block_labels, D, b, j->cnorm, k, lab);
 		for (int r = 0; r < b; r++)
 		{
 			changed += (j->labels[i0 + r] != lab[r]);
 			j->labels[i0 + r] = lab[r];
 			counts[lab[r]]++;
 		}
-		block_sums(f->X + i0 * d, b, d, lab, sums);
+		SEG_AVX2_OR_SSE2(block_sums, f->X + i0 * d, b, d, lab, sums);
 	}
 	j->changed[c] = changed;
 }
@@ -1121,7 +1095,7 @@ assign_chunk(void *arg, int slot, int64 c)
 
 		block_dot_t(f, i0, b, j->Ct, k, D);
 		/* labels first, then distances (see lloyd_chunk) */
-		block_labels(D, b, j->cnorm, k, j->labels + i0);
+		SEG_AVX2_OR_SSE2(block_labels, D, b, j->cnorm, k, j->labels + i0);
 		for (int r = 0; r < b; r++)
 		{
 			/* the expansion loses digits: the reported distance is exact */

@@ -441,15 +441,7 @@ nearest_avx2(const SegPipeline *p, const double *x, double *dist)
 static int
 nearest(const SegPipeline *p, const double *x, double *dist)
 {
-#ifdef SEG_HAVE_AVX2_KERNELS
-	static int	avx2 = -1;
-
-	if (avx2 < 0)
-		avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-	if (avx2)
-		return nearest_avx2(p, x, dist);
-#endif
-	return nearest_sse2(p, x, dist);
+	return SEG_AVX2_OR_SSE2(nearest, p, x, dist);
 }
 
 /*

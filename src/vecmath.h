@@ -114,6 +114,9 @@ seg_sqdist_pair(const double *a, const double *b0, const double *b1, int d,
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SEG_HAVE_AVX2_KERNELS 1
+/* fn_avx2(...) on CPUs with AVX2, else fn_sse2(...): both give the same bits */
+#define SEG_AVX2_OR_SSE2(fn, ...) \
+	(__builtin_cpu_supports("avx2") ? fn##_avx2(__VA_ARGS__) : fn##_sse2(__VA_ARGS__))
 typedef double seg_v4d __attribute__((vector_size(32)));
 typedef int64 seg_v4i __attribute__((vector_size(32)));
 
@@ -153,6 +156,10 @@ seg_sqdist_pair_avx2(const double *a, const double *b0, const double *b1, int d,
 		seg_sqdist_pair_finish(a, b0, b1, i, d, ps, qs, d0, d1);
 	}
 }
+#endif
+
+#ifndef SEG_HAVE_AVX2_KERNELS
+#define SEG_AVX2_OR_SSE2(fn, ...) fn##_sse2(__VA_ARGS__)
 #endif
 
 #endif							/* SEG_VECMATH_H */
