@@ -328,6 +328,63 @@ pp_first_chunk(void *arg, int slot, int64 c)
 }
 
 /*
+ * pot[t] += min(closest[r], max(0, D[r][t] + xn[r] + cand_norm[t])) over the
+ * b rows of a block, for W candidates at a time in vector lanes: each
+ * pot[t] still adds its rows in order, so the bits are those of the scalar
+ * loop.
+ */
+#define PP_POTENTIALS_BODY(VD, VI, W) \
+	int			t = 0; \
+	\
+	for (; t + (W) <= trials; t += (W)) \
+	{ \
+		VD			p, \
+					cn; \
+		\
+		memcpy(&p, pot + t, sizeof(VD)); \
+		memcpy(&cn, cand_norm + t, sizeof(VD)); \
+		for (int r = 0; r < b; r++) \
+		{ \
+			VD			v, \
+						cl = ((VD) {0}) + closest[r]; \
+			VI			m; \
+			\
+			memcpy(&v, D + (size_t) r * trials + t, sizeof(VD)); \
+			v = (v + xn[r]) + cn; \
+			m = v > 0.0; \
+			v = (VD) ((VI) v & m); \
+			m = v < cl; \
+			p += (VD) (((VI) v & m) | ((VI) cl & ~m)); \
+		} \
+		memcpy(pot + t, &p, sizeof(VD)); \
+	} \
+	for (; t < trials; t++) \
+		for (int r = 0; r < b; r++) \
+		{ \
+			double		v = D[(size_t) r * trials + t] + xn[r] + cand_norm[t]; \
+			\
+			v = v > 0.0 ? v : 0.0; \
+			pot[t] += v < closest[r] ? v : closest[r]; \
+		}
+
+static void
+pp_block_potentials_sse2(const double *D, int b, int trials, const double *xn,
+						 const double *closest, const double *cand_norm, double *pot)
+{
+	PP_POTENTIALS_BODY(seg_v2d, seg_v2i, 2)
+}
+
+#ifdef SEG_HAVE_AVX2_KERNELS
+__attribute__((target("avx2")))
+static void
+pp_block_potentials_avx2(const double *D, int b, int trials, const double *xn,
+						 const double *closest, const double *cand_norm, double *pot)
+{
+	PP_POTENTIALS_BODY(seg_v4d, seg_v4i, 4)
+}
+#endif
+
+/*
  * closest := min(closest, ‖x − centre‖²) when a centre is pending, then
  * partial[c * trials + t] = sum over the chunk of min(closest, ‖x − cand_t‖²)
  */
@@ -349,20 +406,11 @@ pp_candidates_chunk(void *arg, int slot, int64 c)
 		int			b = (int) Min(f->block, hi - i0);
 
 		block_dot(f, i0, b, j->cand_t, j->trials, D);
-		for (int r = 0; r < b; r++)
-		{
-			double		xn = f->xnorm[i0 + r];
-			double		cl = j->centre ? fold_centre(f, j, i0 + r) : j->closest[i0 + r];
-
-			j->closest[i0 + r] = cl;
-			for (int t = 0; t < j->trials; t++)
-			{
-				double		v = D[(size_t) r * j->trials + t] + xn + j->cand_norm[t];
-
-				v = v > 0.0 ? v : 0.0;
-				pot[t] += v < cl ? v : cl;
-			}
-		}
+		if (j->centre)
+			for (int r = 0; r < b; r++)
+				j->closest[i0 + r] = fold_centre(f, j, i0 + r);
+		SEG_AVX2_OR_SSE2(pp_block_potentials, D, b, j->trials, f->xnorm + i0,
+						 j->closest + i0, j->cand_norm, pot);
 	}
 }
 
