@@ -175,6 +175,14 @@ SET segment.fit_threads = 2;
 SELECT segment.model_send(segment.kmeans_fit(f, 7, '{"seed": 3}')) = segment.model_send(:'one_thread') AS two_threads_same FROM slow;
 SET segment.fit_threads = 5;
 SELECT segment.model_send(segment.kmeans_fit(f, 7, '{"seed": 3}')) = segment.model_send(:'one_thread') AS five_threads_same FROM slow;
+-- and whatever the vector kernels (AVX2 where the CPU has it, or SSE2): the same bits
+SET segment.vector_kernels = 'sse2';
+SELECT segment.model_send(segment.kmeans_fit(f, 7, '{"seed": 3}')) = segment.model_send(:'one_thread') AS sse2_same,
+       segment.model_send(segment.kmeans_fit(f, 3, '{"seed": 3, "init": "random"}')) AS sse2_k3 FROM slow \gset
+RESET segment.vector_kernels;
+SELECT :'sse2_same' AS sse2_same,
+       segment.model_send(segment.kmeans_fit(f, 3, '{"seed": 3, "init": "random"}')) = :'sse2_k3' AS sse2_k3_same
+FROM slow;
 -- and cancel still lands with threads at work
 SET statement_timeout = '300ms';
 SELECT segment.kmeans_fit(f, 200, '{"max_iter": 100000, "tol": 0, "n_init": 100}') FROM slow;

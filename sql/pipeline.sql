@@ -83,6 +83,15 @@ SELECT segment.segment_of(c) FROM cust c LIMIT 1;
 SELECT segment.segment_of(c, 'cust_two') BETWEEN 1 AND 2 AS named_ok FROM cust c LIMIT 1;
 DELETE FROM segment.models WHERE name = 'cust_two';
 
+-- scoring gives the same bits with the AVX2 and the SSE2 kernels
+SET segment.vector_kernels = 'sse2';
+CREATE TEMP TABLE dist_sse2 AS
+SELECT id, segment.segment_of(c, 'cust_seg') AS s, segment.segment_distances(c, 'cust_seg') AS d FROM cust c;
+RESET segment.vector_kernels;
+SELECT count(*) AS rows, count(*) FILTER (WHERE x.s = segment.segment_of(c, 'cust_seg')
+                                          AND x.d = segment.segment_distances(c, 'cust_seg')) AS same
+FROM cust c JOIN dist_sse2 x USING (id);
+
 -- a column dropped or retyped after training: a clear error naming it
 CREATE TABLE cust_copy AS SELECT * FROM cust;
 ALTER TABLE cust_copy DROP COLUMN visits;

@@ -11,6 +11,7 @@
 #include "fit_threads.h"
 #include "model_cache.h"
 #include "rows_state.h"
+#include "vecmath.h"
 
 PG_MODULE_MAGIC;
 
@@ -20,6 +21,13 @@ extern void openblas_set_num_threads(int num_threads);
 void		_PG_init(void);
 
 int			seg_blas_threads = 1;
+int			seg_vector_kernels = SEG_KERNELS_AUTO;
+
+static const struct config_enum_entry vector_kernels_options[] = {
+	{"auto", SEG_KERNELS_AUTO, false},
+	{"sse2", SEG_KERNELS_SSE2, false},
+	{NULL, 0, false}
+};
 
 static void
 assign_blas_threads(int newval, void *extra)
@@ -61,6 +69,14 @@ _PG_init(void)
 							256 * 1024, 64, 512 * 1024,
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
+	DefineCustomEnumVariable("segment.vector_kernels",
+							 "Which vector kernels distances and k-means passes use.",
+							 "auto uses AVX2 where the CPU has it, sse2 never does; both give "
+							 "the same results bit for bit (the tests compare them).",
+							 &seg_vector_kernels,
+							 SEG_KERNELS_AUTO, vector_kernels_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("segment");
 	openblas_set_num_threads(seg_blas_threads);
 }

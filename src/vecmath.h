@@ -112,11 +112,17 @@ seg_sqdist_pair(const double *a, const double *b0, const double *b1, int d,
 	}
 }
 
+/* segment.vector_kernels: auto (AVX2 where the CPU has it) or sse2 (tests compare the two) */
+#define SEG_KERNELS_AUTO 0
+#define SEG_KERNELS_SSE2 1
+extern int	seg_vector_kernels;
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SEG_HAVE_AVX2_KERNELS 1
 /* fn_avx2(...) on CPUs with AVX2, else fn_sse2(...): both give the same bits */
 #define SEG_AVX2_OR_SSE2(fn, ...) \
-	(__builtin_cpu_supports("avx2") ? fn##_avx2(__VA_ARGS__) : fn##_sse2(__VA_ARGS__))
+	(seg_vector_kernels == SEG_KERNELS_AUTO && __builtin_cpu_supports("avx2") ? \
+	 fn##_avx2(__VA_ARGS__) : fn##_sse2(__VA_ARGS__))
 typedef double seg_v4d __attribute__((vector_size(32)));
 typedef int64 seg_v4i __attribute__((vector_size(32)));
 
