@@ -12,6 +12,7 @@
 
 #include <sys/mman.h>
 
+#include "access/parallel.h"
 #include "utils/memutils.h"
 
 #include "big_alloc.h"
@@ -25,7 +26,7 @@ advise_huge(void *p, Size size)
 	uintptr_t	lo = TYPEALIGN(SEG_HUGE_PAGE, (uintptr_t) p);
 	uintptr_t	hi = TYPEALIGN_DOWN(SEG_HUGE_PAGE, (uintptr_t) p + size);
 
-	if (size >= 2 * SEG_HUGE_PAGE && hi > lo)
+	if (size >= 2 * SEG_HUGE_PAGE && hi > lo && !IsParallelWorker())
 		(void) madvise((void *) lo, hi - lo, MADV_HUGEPAGE);
 #endif
 }
