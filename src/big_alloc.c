@@ -7,6 +7,9 @@
  * transparent huge pages it is one per 2 MB.  Where THP is "madvise" (the
  * kernel's default), only an madvise() gets them.  It is advice: failure is
  * harmless, and memory is still charged only as pages are touched.
+ * Parallel workers do not ask: their partial states are written once and
+ * flattened once, and huge-page faults there stalled them (defrag=madvise
+ * compacts memory on the fault).
  */
 #include "postgres.h"
 
