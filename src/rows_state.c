@@ -150,16 +150,12 @@ seg_rows_create(MemoryContext parent, int32 d, int32 k, bool has_labels,
  * address space that costs memory only as rows are written into it, and one
  * step means at most one copy, never the 2x peak of repeated doubling.
  */
+/* Room for newcap rows (data, keys, labels). */
 static void
-ensure_room(SegRows *s)
+grow_to(SegRows *s, int64 newcap)
 {
-	int64		newcap;
-	MemoryContext old;
+	MemoryContext old = MemoryContextSwitchTo(s->hdr.eoh_context);
 
-	if (s->n < s->cap)
-		return;
-	newcap = s->cap == 0 ? Min(s->max_rows, 65536) : s->max_rows;
-	old = MemoryContextSwitchTo(s->hdr.eoh_context);
 	/* large chunks are realloc'd in place by malloc where it can, no 2x peak */
 	s->data = s->data ? seg_realloc_big(s->data, newcap * row_bytes(s->d))
 		: seg_alloc_big(s->hdr.eoh_context, newcap * row_bytes(s->d));
@@ -170,6 +166,15 @@ ensure_room(SegRows *s)
 			: seg_alloc_big(s->hdr.eoh_context, newcap * sizeof(int32));
 	MemoryContextSwitchTo(old);
 	s->cap = newcap;
+}
+
+/* Room for one more row: 65536 at first, then the whole budget (virtual until touched). */
+static void
+ensure_room(SegRows *s)
+{
+	if (s->n < s->cap)
+		return;
+	grow_to(s, s->cap == 0 ? Min(s->max_rows, 65536) : s->max_rows);
 }
 
 /* ---------- the bottom-m sample ---------- */
@@ -647,14 +652,36 @@ seg_rows_merge(SegRows *dst, const SegRows *src)
 			dst->n = dst->max_rows;
 		}
 	}
-	for (int64 i = 0; i < src->n; i++)
+	if (dst->heap == NULL && dst->keys != NULL && src->n <= dst->max_rows - dst->n)
 	{
-		const double *x = src->data + i * src->d;
-		int32		label = src->has_labels ? src->labels[i] : 0;
+		/*
+		 * Room for all of src: what offering its rows one by one would do
+		 * (append each, keyed), as a few block copies.
+		 */
+		int64		n0 = dst->n;
 
-		offer_keyed(dst, x, i < src->n_keyed ? src->keys[i] :
-					row_key(src->d, src->seed, x, src->has_labels, label), label);
+		fill_keys(dst, false);
+		if (n0 + src->n > dst->cap)
+			grow_to(dst, Max(n0 + src->n, Min(dst->max_rows, Max(dst->cap, 65536))));
+		memcpy(dst->data + n0 * dst->d, src->data, src->n * row_bytes(src->d));
+		if (src->has_labels)
+			memcpy(dst->labels + n0, src->labels, src->n * sizeof(int32));
+		if (src->n_keyed > 0)
+			memcpy(dst->keys + n0, src->keys, src->n_keyed * sizeof(uint64));
+		for (int64 i = src->n_keyed; i < src->n; i++)
+			dst->keys[n0 + i] = row_key(src->d, src->seed, src->data + i * src->d, src->has_labels,
+										src->has_labels ? src->labels[i] : 0);
+		dst->n = dst->n_keyed = n0 + src->n;
 	}
+	else
+		for (int64 i = 0; i < src->n; i++)
+		{
+			const double *x = src->data + i * src->d;
+			int32		label = src->has_labels ? src->labels[i] : 0;
+
+			offer_keyed(dst, x, i < src->n_keyed ? src->keys[i] :
+						row_key(src->d, src->seed, x, src->has_labels, label), label);
+		}
 	dst->rows_seen += src->rows_seen;
 }
 
