@@ -259,15 +259,21 @@ block_sums_avx2(const double *X, int b, int d, const int32 *lab, double *sums)
 }
 #endif
 
-/* Ct (d x k) = C (k x d) transposed, for block_dot. */
+/* Ct (d x k) = C (k x d) transposed, for block_dot and block_dot_t. */
+static void
+transpose_into(const double *C, int k, int d, double *Ct)
+{
+	for (int j = 0; j < k; j++)
+		for (int t = 0; t < d; t++)
+			Ct[(size_t) t * k + j] = C[(size_t) j * d + t];
+}
+
 static double *
 transposed(const double *C, int k, int d)
 {
 	double	   *Ct = palloc(sizeof(double) * k * d);
 
-	for (int j = 0; j < k; j++)
-		for (int t = 0; t < d; t++)
-			Ct[(size_t) t * k + j] = C[(size_t) j * d + t];
+	transpose_into(C, k, d, Ct);
 	return Ct;
 }
 
@@ -498,9 +504,7 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
 		for (int t = 0; t < trials; t++)
 			memcpy(cand + (size_t) t * f->d, f->X + cand_id[t] * f->d, sizeof(double) * f->d);
 		centre_norms(cand, trials, f->d, cand_norm);
-		for (int t = 0; t < trials; t++)
-			for (int u = 0; u < f->d; u++)
-				job.cand_t[(size_t) u * trials + t] = cand[(size_t) t * f->d + u];
+		transpose_into(cand, trials, f->d, job.cand_t);
 
 		/* folds the previous step's centre (job.centre) into closest on the way */
 		seg_run_chunks(f->nchunks, pp_candidates_chunk, &job);
@@ -645,7 +649,7 @@ typedef struct PassJob
 {
 	const Fit  *f;
 	const double *C;
-	const double *Ct;			/* C transposed, for block_dot */
+	const double *Ct;			/* C transposed, for block_dot_t */
 	const double *cnorm;
 	int32	   *labels;
 	double	   *dist;

@@ -662,7 +662,7 @@ seg_rows_merge(SegRows *dst, const SegRows *src)
 
 		fill_keys(dst, false);
 		if (n0 + src->n > dst->cap)
-			grow_to(dst, Max(n0 + src->n, Min(dst->max_rows, Max(dst->cap, 65536))));
+			grow_to(dst, dst->max_rows);	/* as ensure_room's second step: virtual until touched */
 		memcpy(dst->data + n0 * dst->d, src->data, src->n * row_bytes(src->d));
 		if (src->has_labels)
 			memcpy(dst->labels + n0, src->labels, src->n * sizeof(int32));

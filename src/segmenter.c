@@ -260,21 +260,23 @@ number_of(Datum v, Oid t)
 }
 
 
-/* A float8 column's value for the model: its own, or the mean when NULL; finite. */
+/* v, the value of the model's numeric column j, when it is finite; else an error naming the column. */
 static inline double
-float8_feature(const SegPipeline *p, const CallSite *cs, const NullableDatum *a, int j)
+finite_feature(const CallSite *cs, int j, double v)
 {
-	double		v;
-
-	if (a->isnull)
-		return p->impute[j];
-	v = DatumGetFloat8(a->value);
 	if (!isfinite(v))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("column \"%s\" holds %g; the model needs finite numbers",
 						NameStr(TupleDescAttr(cs->bind.tupdesc, cs->bind.attnum[j] - 1)->attname), v)));
 	return v;
+}
+
+/* A float8 column's value for the model: its own, or the mean when NULL; finite. */
+static inline double
+float8_feature(const SegPipeline *p, const CallSite *cs, const NullableDatum *a, int j)
+{
+	return a->isnull ? p->impute[j] : finite_feature(cs, j, DatumGetFloat8(a->value));
 }
 
 /*
@@ -370,16 +372,7 @@ encode_values(const SegPipeline *p, const CallSite *cs, const NullableDatum *arg
 		else if (p->types[j] == SEG_COL_BOOLEAN)
 			PUT(DatumGetBool(v) ? 1.0 : 0.0);
 		else
-		{
-			double		num = b->atttype[j] == FLOAT8OID ? DatumGetFloat8(v) : number_of(v, b->atttype[j]);
-
-			if (!isfinite(num))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_EXCEPTION),
-						 errmsg("column \"%s\" holds %g; the model needs finite numbers",
-								NameStr(TupleDescAttr(b->tupdesc, b->attnum[j] - 1)->attname), num)));
-			PUT(num);
-		}
+			PUT(finite_feature(cs, j, number_of(v, b->atttype[j])));
 	}
 #undef PUT
 	Assert(pos == p->d);
