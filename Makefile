@@ -61,3 +61,7 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PARTS)
 .PHONY: bench
 bench:
 	scripts/bench.sh
+
+# PGXS tracks no header dependencies (unless PostgreSQL was built with
+# --enable-depend): a changed struct must rebuild every file that sees it.
+$(OBJS): $(wildcard src/*.h)

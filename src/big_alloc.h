@@ -7,8 +7,29 @@
 #include "c.h"
 #include "utils/palloc.h"
 
-/* MemoryContextAllocHuge / repalloc_huge, then ask for transparent huge pages. */
+/*
+ * Like MemoryContextAllocHuge / repalloc_huge / pfree (memory freed with
+ * cxt), but a request of megabytes gets a mapping of its own, with huge
+ * pages, which goes back to a small per-backend cache of lazily freed
+ * mappings for the next fit.  Free such memory with seg_free_big only.
+ * The contents of new memory are undefined, as palloc's.
+ */
 extern void *seg_alloc_big(MemoryContext cxt, Size size);
-extern void *seg_realloc_big(void *p, Size size);
+/* keep: how many bytes at the front of p to carry over */
+extern void *seg_realloc_big(void *p, Size keep, Size size);
+extern void seg_free_big(void *p);
+
+/*
+ * Fault in a buffer's pages on a thread of its own, a few megabytes ahead
+ * of a writer that fills it front to back (see big_alloc.c for why).
+ * *written_rows * row_bytes is how far the writer has got; it is read
+ * without a lock, as a hint.  Stop it before the buffer is freed, moved or
+ * read by other threads; stopping is also registered as a reset callback
+ * of cxt, so an ERROR cannot free the buffer under the thread.
+ */
+typedef struct SegPrefault SegPrefault;
+extern SegPrefault *seg_prefault_start(MemoryContext cxt, void *base, Size size,
+									   const int64 *written_rows, Size row_bytes);
+extern void seg_prefault_stop(SegPrefault *pf);
 
 #endif							/* SEG_BIG_ALLOC_H */

@@ -973,7 +973,7 @@ run_elkan(const Fit *f, double *C, double tol, int max_iter, int restart,
 			break;
 		}
 	}
-	pfree(upper);
+	seg_free_big(upper);
 	pfree(lower);
 	pfree(half);
 	pfree(next_centre);
@@ -1191,7 +1191,7 @@ seg_kmeans_assign_all(const double *X, int64 n, int d, const double *centroids, 
 	fit_setup(&f, X, n, d, k, xnorm);
 	(void) row_norms_and_tolerance(&f, xnorm, 0.0);
 	inertia = assign_all(&f, centroids, labels, dist);
-	pfree(xnorm);
+	seg_free_big(xnorm);
 	pfree(f.D);
 	return inertia;
 }
@@ -1260,9 +1260,9 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 				res->sizes[labels[i]]++;
 		}
 	}
-	pfree(xnorm);
-	pfree(labels);
-	pfree(dist);
+	seg_free_big(xnorm);
+	seg_free_big(labels);
+	seg_free_big(dist);
 	pfree(C);
 	pfree(f.D);
 }

@@ -63,6 +63,14 @@ row_key(int32 d, uint64 seed, const double *x, bool has_labels, int32 label)
 	return key;
 }
 
+/* The rows are all in, or the buffer is about to move: no more faulting ahead. */
+static void
+stop_prefault(SegRows *s)
+{
+	seg_prefault_stop(s->prefault);
+	s->prefault = NULL;
+}
+
 /* ---------- expanded object ---------- */
 
 static Size
@@ -76,6 +84,7 @@ rows_get_flat_size(ExpandedObjectHeader *eohptr)
 {
 	SegRows    *s = (SegRows *) eohptr;
 
+	stop_prefault(s);
 	return sizeof(SegRowsFlat) + flat_opts_bytes(s) +
 		s->n * (row_bytes(s->d) + sizeof(uint64)) +
 		(s->has_labels ? TYPEALIGN(8, s->n * sizeof(int32)) : 0);
@@ -156,17 +165,23 @@ grow_to(SegRows *s, int64 newcap)
 {
 	MemoryContext old = MemoryContextSwitchTo(s->hdr.eoh_context);
 
+	stop_prefault(s);
 	/* large chunks are realloc'd in place by malloc where it can, no 2x peak */
-	s->data = s->data ? seg_realloc_big(s->data, newcap * row_bytes(s->d))
+	s->data = s->data ? seg_realloc_big(s->data, s->n * row_bytes(s->d), newcap * row_bytes(s->d))
 		: seg_alloc_big(s->hdr.eoh_context, newcap * row_bytes(s->d));
-	s->keys = s->keys ? seg_realloc_big(s->keys, newcap * sizeof(uint64))
+	s->keys = s->keys ? seg_realloc_big(s->keys, s->n_keyed * sizeof(uint64), newcap * sizeof(uint64))
 		: seg_alloc_big(s->hdr.eoh_context, newcap * sizeof(uint64));
 	if (s->has_labels)
-		s->labels = s->labels ? seg_realloc_big(s->labels, newcap * sizeof(int32))
+		s->labels = s->labels ? seg_realloc_big(s->labels, s->n * sizeof(int32), newcap * sizeof(int32))
 			: seg_alloc_big(s->hdr.eoh_context, newcap * sizeof(int32));
 	MemoryContextSwitchTo(old);
 	s->cap = newcap;
+	/* the rows to come go to fresh pages: fault them in on another core meanwhile */
+	if (s->cap - s->n > 65536)
+		s->prefault = seg_prefault_start(s->hdr.eoh_context, s->data, s->cap * row_bytes(s->d),
+										 &s->n, row_bytes(s->d));
 }
+
 
 /* Room for one more row: 65536 at first, then the whole budget (virtual until touched). */
 static void
@@ -513,6 +528,7 @@ seg_rows_sort(SegRows *s)
 {
 	double	   *tmp;
 
+	stop_prefault(s);
 	fill_keys(s, true);
 	if (s->n < 2)
 		return;
@@ -621,8 +637,9 @@ seg_rows_sort(SegRows *s)
 void
 seg_rows_drop_keys(SegRows *s)
 {
+	stop_prefault(s);
 	if (s->keys)
-		pfree(s->keys);
+		seg_free_big(s->keys);
 	s->keys = NULL;
 	s->n_keyed = 0;
 	if (s->heap)

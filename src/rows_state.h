@@ -41,6 +41,7 @@ typedef struct SegRows
 								 * needs them only to sort, on the fit threads */
 	int32	   *labels;			/* n, when has_labels */
 	int64	   *heap;			/* max-heap of row positions by key, once full */
+	struct SegPrefault *prefault;	/* faults data's pages in ahead of the rows */
 	const char *checked_options;	/* options text last found equal (not stored) */
 } SegRows;
 
