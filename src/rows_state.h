@@ -72,7 +72,11 @@ extern const SegRows *seg_rows_view(Datum d, SegRows *view);
 
 extern void seg_rows_merge(SegRows *dst, const SegRows *src);
 
-/* Sort held rows by (key, bytes): a plan-independent order for fitting. */
+/*
+ * Sort held rows into their canonical order, a function of the rows and the
+ * seed only: the same order whatever the plan, and its first rows are a
+ * seeded sample.  For final functions.
+ */
 extern void seg_rows_sort(SegRows *s);
 
 /* Rows-per-byte budget from segment.max_fit_memory for rows of width d. */

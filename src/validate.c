@@ -14,6 +14,7 @@
 
 #include "model_type.h"
 #include "validate.h"
+#include "vecmath.h"
 
 static void
 check_float8_array(ArrayType *a, const char *what, int ndim)
@@ -35,6 +36,8 @@ check_float8_array(ArrayType *a, const char *what, int ndim)
 static void
 check_finite(const double *v, int64 n, const char *what)
 {
+	if (seg_all_finite(v, n))
+		return;					/* the common case, on vector lanes */
 	for (int64 i = 0; i < n; i++)
 		if (!isfinite(v[i]))
 			ereport(ERROR,

@@ -20,6 +20,37 @@ seg_load2(const double *p)
 }
 
 /*
+ * Whether all of v[0..n-1] are finite, without a branch per element: x - x
+ * is +0 for a finite x and NaN for ±Inf or NaN, so the OR of those bit
+ * patterns is zero when every element is finite.  (Under a directed
+ * rounding mode x - x may be -0: a false alarm, which callers re-check.)
+ */
+static inline bool
+seg_all_finite(const double *v, int64 n)
+{
+	seg_v2i		acc = {0, 0};
+	uint64		tail = 0;
+	int64		i = 0;
+
+	for (; i + 4 <= n; i += 4)
+	{
+		seg_v2d		a = seg_load2(v + i),
+					b = seg_load2(v + i + 2);
+
+		acc |= (seg_v2i) (a - a) | (seg_v2i) (b - b);
+	}
+	for (; i < n; i++)
+	{
+		double		z = v[i] - v[i];
+		uint64		bits;
+
+		memcpy(&bits, &z, sizeof(bits));
+		tail |= bits;
+	}
+	return (acc[0] | acc[1] | (int64) tail) == 0;
+}
+
+/*
  * Squared Euclidean distance.  Four accumulators so the additions do not
  * wait on each other, held two by two in SSE2 registers: lane for lane the
  * same operations in the same order as four scalar sums, so the result is
