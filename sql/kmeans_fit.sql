@@ -183,6 +183,16 @@ RESET segment.vector_kernels;
 SELECT :'sse2_same' AS sse2_same,
        segment.model_send(segment.kmeans_fit(f, 3, '{"seed": 3, "init": "random"}')) = :'sse2_k3' AS sse2_k3_same
 FROM slow;
+-- an ERROR or a cancel while rows stream in (past 65536 rows, where a thread
+-- faults the row buffer in ahead of them) frees the state cleanly, and the
+-- next fit, in memory kept from those, gets the same model
+SELECT segment.kmeans_fit(CASE WHEN i = 90000 THEN ARRAY[1, 'NaN', 1, 1, 1, 1]::float8[] ELSE f END,
+                          7, '{"seed": 3}') FROM slow;
+SET statement_timeout = '500ms';
+SELECT segment.kmeans_fit(f, 7, '{"seed": 3}') FROM slow WHERE i <> 80000 OR pg_sleep(2)::text = '';
+RESET statement_timeout;
+SELECT segment.model_send(segment.kmeans_fit(f, 7, '{"seed": 3}')) = segment.model_send(:'one_thread') AS after_errors_same
+FROM slow;
 -- and cancel still lands with threads at work
 SET statement_timeout = '300ms';
 SELECT segment.kmeans_fit(f, 200, '{"max_iter": 100000, "tol": 0, "n_init": 100}') FROM slow;
