@@ -993,6 +993,7 @@ typedef struct StatsJob
 	double	   *xnorm;			/* n */
 	double	   *mean;			/* nchunks x d */
 	double	   *m2;				/* nchunks x d */
+	double	   *block_moments;	/* per thread: a block's mean and m2, 2 x d */
 } StatsJob;
 
 /*
@@ -1072,6 +1073,10 @@ chunk_moments(const double *X, int d, int64 lo, int64 hi, double *xnorm, double 
 	}
 }
 
+/*
+ * A chunk's moments, block by block (a block's second pass reads it from
+ * the cache, not from memory), the blocks merged in order by Chan's formula.
+ */
 static void
 stats_chunk(void *arg, int slot, int64 c)
 {
@@ -1080,11 +1085,32 @@ stats_chunk(void *arg, int slot, int64 c)
 	int			d = f->d;
 	double	   *mean = j->mean + (size_t) c * d;
 	double	   *m2 = j->m2 + (size_t) c * d;
+	double	   *bmean = j->block_moments + (size_t) slot * 2 * d;
+	double	   *bm2 = bmean + d;
 	int64		lo,
 				hi;
 
 	chunk_range(f, c, &lo, &hi);
-	chunk_moments(f->X, f->d, lo, hi, j->xnorm, mean, m2);
+	for (int64 b0 = lo; b0 < hi; b0 += f->block)
+	{
+		int64		b1 = Min(hi, b0 + f->block),
+					na = b0 - lo,
+					nb = b1 - b0;
+
+		if (na == 0)
+		{
+			chunk_moments(f->X, d, b0, b1, j->xnorm, mean, m2);
+			continue;
+		}
+		chunk_moments(f->X, d, b0, b1, j->xnorm, bmean, bm2);
+		for (int t = 0; t < d; t++)
+		{
+			double		delta = bmean[t] - mean[t];
+
+			mean[t] += delta * nb / (double) (na + nb);
+			m2[t] += bm2[t] + delta * delta * na * (double) nb / (double) (na + nb);
+		}
+	}
 }
 
 /*
@@ -1096,7 +1122,8 @@ row_norms_and_tolerance(const Fit *f, double *xnorm, double tol)
 {
 	StatsJob	job = {f, xnorm,
 		MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * f->nchunks * f->d),
-	MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * f->nchunks * f->d)};
+		MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * f->nchunks * f->d),
+	MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * 2 * f->d * seg_fit_threads())};
 	double		total = 0.0;
 
 	seg_run_chunks(f->nchunks, stats_chunk, &job);
@@ -1124,6 +1151,7 @@ row_norms_and_tolerance(const Fit *f, double *xnorm, double tol)
 	}
 	pfree(job.mean);
 	pfree(job.m2);
+	pfree(job.block_moments);
 	return tol * total / f->d;
 }
 
