@@ -193,6 +193,11 @@ SELECT segment.kmeans_fit(f, 7, '{"seed": 3}') FROM slow WHERE i <> 80000 OR pg_
 RESET statement_timeout;
 SELECT segment.model_send(segment.kmeans_fit(f, 7, '{"seed": 3}')) = segment.model_send(:'one_thread') AS after_errors_same
 FROM slow;
+-- memory handed back at once instead of kept for the next fit: the same model
+SET segment.kept_fit_memory = 0;
+SELECT segment.model_send(segment.kmeans_fit(f, 7, '{"seed": 3}')) = segment.model_send(:'one_thread') AS unkept_same
+FROM slow;
+RESET segment.kept_fit_memory;
 -- and cancel still lands with threads at work
 SET statement_timeout = '300ms';
 SELECT segment.kmeans_fit(f, 200, '{"max_iter": 100000, "tol": 0, "n_init": 100}') FROM slow;

@@ -32,7 +32,6 @@
 #include "utils/memutils.h"
 
 #include "big_alloc.h"
-#include "rows_state.h"
 
 #define SEG_HUGE_PAGE ((uintptr_t) 2 * 1024 * 1024)
 #define SEG_SMALL_PAGE ((uintptr_t) 4096)
@@ -108,45 +107,74 @@ take_cached(Size len, Size *got)
 	return map;
 }
 
+int			seg_kept_fit_memory_kb = 512 * 1024;
+
+/* Unmap the smallest cached mapping; false when there is none. */
+static bool
+evict_smallest(void)
+{
+	int			small = -1;
+
+	for (int i = 0; i < SEG_BIG_CACHED; i++)
+		if (cached[i].map != NULL && (small < 0 || cached[i].len < cached[small].len))
+			small = i;
+	if (small < 0)
+		return false;
+	(void) munmap(cached[small].map, cached[small].len);
+	cached_bytes -= cached[small].len;
+	cached[small].map = NULL;
+	return true;
+}
+
+void
+seg_trim_kept_memory(int limit_kb)
+{
+	while (cached_bytes > (Size) limit_kb * 1024 && evict_smallest())
+		;
+}
+
 /*
  * Keep a mapping for later, as lazily freed memory (MADV_FREE: the kernel
- * may take its pages whenever it needs them, and it stays out of the free
- * lists that the host reclaims), or unmap it when the cache has no room
- * (at most SEG_BIG_CACHED mappings, segment.max_fit_memory x 2 in all).
+ * takes its pages whenever it needs them, and they stay out of the free
+ * lists that a host reclaims), or unmap it: at most SEG_BIG_CACHED mappings
+ * and segment.kept_fit_memory in all, the largest kept.
  */
 static void
 give_back(char *map, Size len)
 {
-	Size		limit = (Size) seg_max_fit_memory_kb * 1024 * 2;
-	int			slot = -1;
+	Size		limit = (Size) seg_kept_fit_memory_kb * 1024;
 
 #ifdef MADV_FREE
-	if (len <= limit)
+	if (len <= limit && madvise(map, len, MADV_FREE) == 0)
 	{
-		for (int i = 0; i < SEG_BIG_CACHED; i++)
-			if (cached[i].map == NULL)
-			{
-				slot = i;
-				break;
-			}
-		/* full: evict smaller mappings while that makes room */
-		while (slot < 0 || cached_bytes + len > limit)
-		{
-			int			small = -1;
+		int			slot = -1;
 
-			for (int i = 0; i < SEG_BIG_CACHED; i++)
-				if (cached[i].map != NULL && cached[i].len < len &&
-					(small < 0 || cached[i].len < cached[small].len))
-					small = i;
-			if (small < 0)
+		for (;;)
+		{
+			for (int i = 0; i < SEG_BIG_CACHED && slot < 0; i++)
+				if (cached[i].map == NULL)
+					slot = i;
+			if (slot >= 0 && cached_bytes + len <= limit)
 				break;
-			(void) munmap(cached[small].map, cached[small].len);
-			cached_bytes -= cached[small].len;
-			cached[small].map = NULL;
-			slot = small;
+			/* make room by dropping smaller mappings; a larger one stays instead */
+			{
+				int			small = -1;
+
+				for (int i = 0; i < SEG_BIG_CACHED; i++)
+					if (cached[i].map != NULL && cached[i].len < len &&
+						(small < 0 || cached[i].len < cached[small].len))
+						small = i;
+				if (small < 0)
+				{
+					slot = -1;
+					break;
+				}
+				(void) munmap(cached[small].map, cached[small].len);
+				cached_bytes -= cached[small].len;
+				cached[small].map = NULL;
+			}
 		}
-		if (slot >= 0 && cached_bytes + len <= limit &&
-			madvise(map, len, MADV_FREE) == 0)
+		if (slot >= 0)
 		{
 			cached[slot].map = map;
 			cached[slot].len = len;

@@ -19,6 +19,10 @@ extern void *seg_alloc_big(MemoryContext cxt, Size size);
 extern void *seg_realloc_big(void *p, Size keep, Size size);
 extern void seg_free_big(void *p);
 
+/* segment.kept_fit_memory (kB): what that cache may hold; trimming it to a new limit */
+extern int	seg_kept_fit_memory_kb;
+extern void seg_trim_kept_memory(int limit_kb);
+
 /*
  * Fault in a buffer's pages on a thread of its own, a few megabytes ahead
  * of a writer that fills it front to back (see big_alloc.c for why).

@@ -8,6 +8,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "big_alloc.h"
 #include "fit_threads.h"
 #include "model_cache.h"
 #include "rows_state.h"
@@ -28,6 +29,12 @@ static const struct config_enum_entry vector_kernels_options[] = {
 	{"sse2", SEG_KERNELS_SSE2, false},
 	{NULL, 0, false}
 };
+
+static void
+assign_kept_fit_memory(int newval, void *extra)
+{
+	seg_trim_kept_memory(newval);
+}
 
 static void
 assign_blas_threads(int newval, void *extra)
@@ -69,6 +76,15 @@ _PG_init(void)
 							256 * 1024, 64, 512 * 1024,
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("segment.kept_fit_memory",
+							"Memory of finished fits a backend keeps for its next fit.",
+							"Row buffers and scratch go back as lazily freed memory, which the "
+							"kernel reclaims when it needs it; writing into it again costs no "
+							"page faults. 0 gives everything back at once; valid range is 0..1GB.",
+							&seg_kept_fit_memory_kb,
+							512 * 1024, 0, 1024 * 1024,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, assign_kept_fit_memory, NULL);
 	DefineCustomEnumVariable("segment.vector_kernels",
 							 "Which vector kernels distances and k-means passes use.",
 							 "auto uses AVX2 where the CPU has it, sse2 never does; both give "
