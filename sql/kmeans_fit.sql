@@ -198,6 +198,19 @@ SET segment.kept_fit_memory = 0;
 SELECT segment.model_send(segment.kmeans_fit(f, 7, '{"seed": 3}')) = segment.model_send(:'one_thread') AS unkept_same
 FROM slow;
 RESET segment.kept_fit_memory;
+-- several large states at once (a hash aggregate: each holds its own buffers,
+-- one faulted in ahead at a time): each group's model is the one it gets alone
+CREATE TABLE two_groups AS
+SELECT i, i % 2 AS g, ARRAY[sin(i), cos(i * 1.1), sin(i * 1.3)] AS f
+FROM generate_series(1, 140000) i;
+SET enable_sort = off;
+CREATE TEMP TABLE group_models AS
+SELECT g, segment.kmeans_fit(f, 3, '{"seed": 1}') AS m FROM two_groups GROUP BY g;
+EXPLAIN (COSTS OFF) SELECT g, segment.kmeans_fit(f, 3, '{"seed": 1}') AS m FROM two_groups GROUP BY g;
+SELECT g, segment.model_send(m) = (SELECT segment.model_send(segment.kmeans_fit(t.f, 3, '{"seed": 1}'))
+                                   FROM two_groups t WHERE t.g = group_models.g) AS same_as_alone
+FROM group_models ORDER BY g;
+RESET enable_sort;
 -- and cancel still lands with threads at work
 SET statement_timeout = '300ms';
 SELECT segment.kmeans_fit(f, 200, '{"max_iter": 100000, "tol": 0, "n_init": 100}') FROM slow;
