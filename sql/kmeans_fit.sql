@@ -210,6 +210,23 @@ EXPLAIN (COSTS OFF) SELECT g, segment.kmeans_fit(f, 3, '{"seed": 1}') AS m FROM 
 SELECT g, segment.model_send(m) = (SELECT segment.model_send(segment.kmeans_fit(t.f, 3, '{"seed": 1}'))
                                    FROM two_groups t WHERE t.g = group_models.g) AS same_as_alone
 FROM group_models ORDER BY g;
+-- large states count as their aggregate's memory: past work_mem a hash
+-- aggregate spills the groups still to come, as it would for any other state
+CREATE TABLE three_runs AS
+SELECT i, i / 70000 AS g, ARRAY[sin(i), cos(i * 1.1), sin(i * 1.3)] AS f
+FROM generate_series(0, 209999) i;
+CREATE FUNCTION pg_temp.hashagg_batches() RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    plan json;
+BEGIN
+    EXPLAIN (ANALYZE, FORMAT JSON)
+        SELECT g, segment.kmeans_fit(f, 3, '{"seed": 1}') FROM three_runs GROUP BY g INTO plan;
+    RETURN (plan -> 0 -> 'Plan' ->> 'HashAgg Batches')::int;
+END
+$$;
+SET work_mem = '64kB';
+SELECT pg_temp.hashagg_batches() > 1 AS spilled;
+RESET work_mem;
 RESET enable_sort;
 -- and cancel still lands with threads at work
 SET statement_timeout = '300ms';

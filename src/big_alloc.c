@@ -29,6 +29,7 @@
 
 #include "access/parallel.h"
 #include "lib/ilist.h"
+#include "nodes/memnodes.h"
 #include "utils/memutils.h"
 
 #include "big_alloc.h"
@@ -186,6 +187,20 @@ give_back(char *map, Size len)
 	(void) munmap(map, len);
 }
 
+/*
+ * A region counts as its context's memory, as a palloc'd chunk would:
+ * MemoryContextMemAllocated() is what a hash aggregate compares with
+ * work_mem to decide when to spill.  Reset callbacks run before the context
+ * frees its own blocks, so the count is back to theirs by then.
+ */
+static void
+count_region(MemoryContext cxt, Size add, Size sub)
+{
+	cxt->mem_allocated += add;
+	Assert(cxt->mem_allocated >= sub);
+	cxt->mem_allocated -= sub;
+}
+
 static void
 region_release(BigRegion *r)
 {
@@ -193,6 +208,7 @@ region_release(BigRegion *r)
 		return;
 	r->live = false;
 	dlist_delete(&r->node);
+	count_region(r->cxt, 0, r->map_len);
 	give_back(r->map, r->map_len);
 }
 
@@ -250,6 +266,7 @@ region_new(MemoryContext cxt, Size size)
 	r->map_len = got;
 	r->cxt = cxt;
 	r->live = true;
+	count_region(cxt, got, 0);
 	dlist_push_head(&live_regions, &r->node);
 	r->on_reset.func = region_reset_callback;
 	r->on_reset.arg = r;
@@ -300,6 +317,7 @@ seg_realloc_big(void *p, Size keep, Size size)
 			no_memory(size);
 		advise_huge(map, need);
 	}
+	count_region(r->cxt, got, r->map_len);
 	r->map = map;
 	r->map_len = got;
 	return map + SEG_BIG_PREFIX;
