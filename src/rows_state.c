@@ -154,12 +154,6 @@ seg_rows_create(MemoryContext parent, int32 d, int32 k, bool has_labels,
 	return s;
 }
 
-/*
- * Room for at least one more row.  The first buffer holds up to 65536 rows;
- * past that the buffer is sized for max_rows at once: a large allocation is
- * address space that costs memory only as rows are written into it, and one
- * step means at most one copy, never the 2x peak of repeated doubling.
- */
 /* Room for newcap rows (data, keys, labels). */
 static void
 grow_to(SegRows *s, int64 newcap)
@@ -167,7 +161,7 @@ grow_to(SegRows *s, int64 newcap)
 	MemoryContext old = MemoryContextSwitchTo(s->hdr.eoh_context);
 
 	stop_prefault(s);
-	/* large chunks are realloc'd in place by malloc where it can, no 2x peak */
+	/* big buffers grow by mremap (no copy, no 2x peak) or into a kept mapping */
 	s->data = s->data ? seg_realloc_big(s->data, s->n * row_bytes(s->d), newcap * row_bytes(s->d))
 		: seg_alloc_big(s->hdr.eoh_context, newcap * row_bytes(s->d));
 	s->keys = s->keys ? seg_realloc_big(s->keys, s->n_keyed * sizeof(uint64), newcap * sizeof(uint64))
@@ -183,8 +177,12 @@ grow_to(SegRows *s, int64 newcap)
 										 &s->n, row_bytes(s->d));
 }
 
-
-/* Room for one more row: 65536 at first, then the whole budget (virtual until touched). */
+/*
+ * Room for at least one more row.  The first buffer holds up to 65536 rows;
+ * past that the buffer is sized for max_rows at once: a large allocation is
+ * address space that costs memory only as rows are written into it, and one
+ * step means at most one copy, never the 2x peak of repeated doubling.
+ */
 static void
 ensure_room(SegRows *s)
 {
