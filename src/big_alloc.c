@@ -38,6 +38,7 @@
 #define SEG_SMALL_PAGE ((uintptr_t) 4096)
 /* how far ahead of the writer pages are faulted in: the most touched early */
 #define SEG_PREFAULT_AHEAD (4 * SEG_HUGE_PAGE)
+#define SEG_PREFAULT_LEAD (2 * SEG_HUGE_PAGE)
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23	/* Linux 5.14; older kernels say EINVAL */
@@ -375,7 +376,14 @@ prefault_main(void *arg)
 			(uintptr_t) __atomic_load_n(pf->written_rows, __ATOMIC_RELAXED) * pf->row_bytes;
 
 		if (next < written)
-			next = TYPEALIGN(SEG_HUGE_PAGE, written + 1);	/* overtaken: jump ahead */
+		{
+			/*
+			 * Overtaken: the writer faults its own pages now.  Leave it the
+			 * next few and fault further on, so two faults are in flight
+			 * instead of one waiting for the other on the same page.
+			 */
+			next = TYPEALIGN(SEG_HUGE_PAGE, written) + SEG_PREFAULT_LEAD;
+		}
 		else if (next >= written + SEG_PREFAULT_AHEAD)
 		{
 			struct timespec nap = {0, 100 * 1000};
