@@ -291,6 +291,9 @@ centre_norms(const double *C, int k, int d, double *cnorm)
  * candidates, then makes one pass over the rows that first folds the
  * previous step's chosen centre into closest, then sums each candidate's
  * potential: one pass a step instead of an update pass and a candidate pass.
+ * The pending centre rides along as one more column of the candidates'
+ * product, so the fold costs no distance of its own: closest becomes
+ * min(closest, max(0, ‖x‖² − 2 x·c + ‖c‖²)), the value scikit-learn keeps.
  */
 typedef struct PlusPlusJob
 {
@@ -298,20 +301,38 @@ typedef struct PlusPlusJob
 	double	   *closest;		/* n: squared distance to the nearest centre so far */
 	const double *centre;		/* closest := min(closest, ‖x − centre‖²) first, when set */
 	const double *cand;			/* the candidates, trials x d (none in the first scan) */
-	double	   *cand_t;			/* the same, transposed (d x trials), for block_dot */
-	const double *cand_norm;
+	double	   *cand_t;			/* the same, transposed, then the pending centre: d x cols */
+	const double *cand_norm;	/* cols: the candidates' ‖c‖², then the centre's */
 	int			trials;
+	int			cols;			/* trials, + 1 while a centre is pending */
 	double	   *partial;		/* nchunks x trials: potential per chunk and candidate */
 	double	   *chunk_pot;		/* nchunks: sum of closest per chunk (first scan) */
 } PlusPlusJob;
 
-/* closest[i] = min(closest[i], ‖x_i − centre‖²), the exact distance, as in scikit-learn's first scan */
+/* The first scan's exact distance to the first centre, as scikit-learn's first scan */
+static inline double
+first_distance(const Fit *f, const PlusPlusJob *j, int64 i)
+{
+	return seg_sqdist(f->X + i * f->d, j->centre, f->d);
+}
+
+/* min(closest, max(0, dot_part + ‖x‖² + ‖c‖²)): the fold of the pending centre, given -2 x·c */
+static inline double
+fold_value(double closest, double minus2dot, double xn, double cn)
+{
+	double		v = (minus2dot + xn) + cn;
+
+	v = v > 0.0 ? v : 0.0;
+	return v < closest ? v : closest;
+}
+
+/* The fold of the pending centre into row i on its own (where a draw lands, between passes). */
 static inline double
 fold_centre(const Fit *f, const PlusPlusJob *j, int64 i)
 {
-	double		dd = seg_sqdist(f->X + i * f->d, j->centre, f->d);
+	double		dot = -2.0 * cblas_ddot(f->d, f->X + i * f->d, 1, j->centre, 1);
 
-	return dd < j->closest[i] ? dd : j->closest[i];
+	return fold_value(j->closest[i], dot, f->xnorm[i], j->cand_norm[j->trials]);
 }
 
 /* The first scan: closest to the first centre; chunk_pot[c] = sum of closest over the chunk */
@@ -327,7 +348,7 @@ pp_first_chunk(void *arg, int slot, int64 c)
 	chunk_range(f, c, &lo, &hi);
 	for (int64 i = lo; i < hi; i++)
 	{
-		j->closest[i] = fold_centre(f, j, i);
+		j->closest[i] = first_distance(f, j, i);
 		pot += j->closest[i];
 	}
 	j->chunk_pot[c] = pot;
@@ -355,7 +376,7 @@ pp_first_chunk(void *arg, int slot, int64 c)
 						cl = ((VD) {0}) + closest[r]; \
 			VI			m; \
 			\
-			memcpy(&v, D + (size_t) r * trials + t, sizeof(VD)); \
+			memcpy(&v, D + (size_t) r * stride + t, sizeof(VD)); \
 			v = (v + xn[r]) + cn; \
 			m = v > 0.0; \
 			v = (VD) ((VI) v & m); \
@@ -367,14 +388,14 @@ pp_first_chunk(void *arg, int slot, int64 c)
 	for (; t < trials; t++) \
 		for (int r = 0; r < b; r++) \
 		{ \
-			double		v = D[(size_t) r * trials + t] + xn[r] + cand_norm[t]; \
+			double		v = D[(size_t) r * stride + t] + xn[r] + cand_norm[t]; \
 			\
 			v = v > 0.0 ? v : 0.0; \
 			pot[t] += v < closest[r] ? v : closest[r]; \
 		}
 
 static void
-pp_block_potentials_sse2(const double *D, int b, int trials, const double *xn,
+pp_block_potentials_sse2(const double *D, int stride, int b, int trials, const double *xn,
 						 const double *closest, const double *cand_norm, double *pot)
 {
 	PP_POTENTIALS_BODY(seg_v2d, seg_v2i, 2)
@@ -383,7 +404,7 @@ pp_block_potentials_sse2(const double *D, int b, int trials, const double *xn,
 #ifdef SEG_HAVE_AVX2_KERNELS
 __attribute__((target("avx2")))
 static void
-pp_block_potentials_avx2(const double *D, int b, int trials, const double *xn,
+pp_block_potentials_avx2(const double *D, int stride, int b, int trials, const double *xn,
 						 const double *closest, const double *cand_norm, double *pot)
 {
 	PP_POTENTIALS_BODY(seg_v4d, seg_v4i, 4)
@@ -411,11 +432,17 @@ pp_candidates_chunk(void *arg, int slot, int64 c)
 	{
 		int			b = (int) Min(f->block, hi - i0);
 
-		block_dot(f, i0, b, j->cand_t, j->trials, D);
+		block_dot(f, i0, b, j->cand_t, j->cols, D);
 		if (j->centre)
+		{
+			double		cn = j->cand_norm[j->trials];
+
 			for (int r = 0; r < b; r++)
-				j->closest[i0 + r] = fold_centre(f, j, i0 + r);
-		SEG_AVX2_OR_SSE2(pp_block_potentials, D, b, j->trials, f->xnorm + i0,
+				j->closest[i0 + r] = fold_value(j->closest[i0 + r],
+												D[(size_t) r * j->cols + j->trials],
+												f->xnorm[i0 + r], cn);
+		}
+		SEG_AVX2_OR_SSE2(pp_block_potentials, D, j->cols, b, j->trials, f->xnorm + i0,
 						 j->closest + i0, j->cand_norm, pot);
 	}
 }
@@ -434,8 +461,8 @@ static void
 init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
 {
 	int			trials = 2 + (int) log((double) f->k);
-	double	   *cand = palloc(sizeof(double) * trials * f->d);
-	double	   *cand_norm = palloc(sizeof(double) * trials);
+	double	   *cand = palloc(sizeof(double) * (trials + 1) * f->d);
+	double	   *cand_norm = palloc(sizeof(double) * (trials + 1));
 	double	   *pot = palloc(sizeof(double) * trials);
 	double	   *draw = palloc(sizeof(double) * trials);
 	int		   *order = palloc(sizeof(int) * trials);
@@ -443,8 +470,12 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
 	double	   *chunk_pot = palloc(sizeof(double) * f->nchunks);
 	double		current_pot = 0.0;
 	int64		first = (int64) pg_prng_uint64_range(rng, 0, f->n - 1);
-	PlusPlusJob job = {f, closest, NULL, cand, palloc(sizeof(double) * trials * f->d),
-		cand_norm, trials, palloc(sizeof(double) * f->nchunks * trials), chunk_pot};
+	PlusPlusJob job = {
+		.f = f, .closest = closest, .cand = cand,
+		.cand_t = palloc(sizeof(double) * (trials + 1) * f->d), .cand_norm = cand_norm,
+		.trials = trials, .partial = palloc(sizeof(double) * f->nchunks * trials),
+		.chunk_pot = chunk_pot,
+	};
 
 	memcpy(C, f->X + first * f->d, sizeof(double) * f->d);
 	for (int64 i = 0; i < f->n; i++)
@@ -503,8 +534,12 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
 		}
 		for (int t = 0; t < trials; t++)
 			memcpy(cand + (size_t) t * f->d, f->X + cand_id[t] * f->d, sizeof(double) * f->d);
-		centre_norms(cand, trials, f->d, cand_norm);
-		transpose_into(cand, trials, f->d, job.cand_t);
+		/* the pending centre, if any, is the last column */
+		job.cols = trials;
+		if (job.centre)
+			memcpy(cand + (size_t) job.cols++ * f->d, job.centre, sizeof(double) * f->d);
+		centre_norms(cand, job.cols, f->d, cand_norm);
+		transpose_into(cand, job.cols, f->d, job.cand_t);
 
 		/* folds the previous step's centre (job.centre) into closest on the way */
 		seg_run_chunks(f->nchunks, pp_candidates_chunk, &job);
@@ -520,6 +555,7 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
 
 		/* the next draws: the winner's potentials; the next pass folds it in */
 		job.centre = C + (size_t) c * f->d;
+		centre_norms(job.centre, 1, f->d, cand_norm + trials);	/* for draws before the pass */
 		current_pot = 0.0;
 		for (int64 ch = 0; ch < f->nchunks; ch++)
 		{
