@@ -458,7 +458,8 @@ pp_candidates_chunk(void *arg, int slot, int64 c)
  * are brought up to date on the spot.
  */
 static void
-init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
+init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest,
+			  const double *first_pot)
 {
 	int			trials = 2 + (int) log((double) f->k);
 	double	   *cand = palloc(sizeof(double) * (trials + 1) * f->d);
@@ -478,11 +479,14 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
 	};
 
 	memcpy(C, f->X + first * f->d, sizeof(double) * f->d);
-	for (int64 i = 0; i < f->n; i++)
-		closest[i] = DBL_MAX;
-	job.centre = C;
-	seg_run_chunks(f->nchunks, pp_first_chunk, &job);
-	job.centre = NULL;			/* closest is up to date */
+	if (first_pot)
+		memcpy(chunk_pot, first_pot, sizeof(double) * f->nchunks);	/* closest is filled */
+	else
+	{
+		job.centre = C;
+		seg_run_chunks(f->nchunks, pp_first_chunk, &job);
+		job.centre = NULL;		/* closest is up to date */
+	}
 	for (int64 c = 0; c < f->nchunks; c++)
 		current_pot += chunk_pot[c];
 
@@ -1030,6 +1034,10 @@ typedef struct StatsJob
 	double	   *mean;			/* nchunks x d */
 	double	   *m2;				/* nchunks x d */
 	double	   *block_moments;	/* per thread: a block's mean and m2, 2 x d */
+	/* k-means++'s first scan on the way, when first_centre is set */
+	const double *first_centre;
+	double	   *closest;		/* n: the rows' exact distance to it */
+	double	   *first_pot;		/* nchunks: their sum per chunk, in row order */
 } StatsJob;
 
 /*
@@ -1126,6 +1134,8 @@ stats_chunk(void *arg, int slot, int64 c)
 	int64		lo,
 				hi;
 
+	double		pot = 0.0;
+
 	chunk_range(f, c, &lo, &hi);
 	for (int64 b0 = lo; b0 < hi; b0 += f->block)
 	{
@@ -1134,19 +1144,28 @@ stats_chunk(void *arg, int slot, int64 c)
 					nb = b1 - b0;
 
 		if (na == 0)
-		{
 			chunk_moments(f->X, d, b0, b1, j->xnorm, mean, m2);
-			continue;
-		}
-		chunk_moments(f->X, d, b0, b1, j->xnorm, bmean, bm2);
-		for (int t = 0; t < d; t++)
+		else
 		{
-			double		delta = bmean[t] - mean[t];
+			chunk_moments(f->X, d, b0, b1, j->xnorm, bmean, bm2);
+			for (int t = 0; t < d; t++)
+			{
+				double		delta = bmean[t] - mean[t];
 
-			mean[t] += delta * nb / (double) (na + nb);
-			m2[t] += bm2[t] + delta * delta * na * (double) nb / (double) (na + nb);
+				mean[t] += delta * nb / (double) (na + nb);
+				m2[t] += bm2[t] + delta * delta * na * (double) nb / (double) (na + nb);
+			}
 		}
+		/* while the block is in cache: what pp_first_chunk would compute */
+		if (j->first_centre)
+			for (int64 i = b0; i < b1; i++)
+			{
+				j->closest[i] = seg_sqdist(f->X + i * d, j->first_centre, d);
+				pot += j->closest[i];
+			}
 	}
+	if (j->first_centre)
+		j->first_pot[c] = pot;
 }
 
 /*
@@ -1154,12 +1173,14 @@ stats_chunk(void *arg, int slot, int64 c)
  * per-feature variance (chunks merged with Chan's formula, in chunk order).
  */
 static double
-row_norms_and_tolerance(const Fit *f, double *xnorm, double tol)
+row_norms_and_tolerance(const Fit *f, double *xnorm, double tol, const double *first_centre,
+						 double *closest, double *first_pot)
 {
 	StatsJob	job = {f, xnorm,
 		MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * f->nchunks * f->d),
 		MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * f->nchunks * f->d),
-	MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * 2 * f->d * seg_fit_threads())};
+		MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * 2 * f->d * seg_fit_threads()),
+	first_centre, closest, first_pot};
 	double		total = 0.0;
 
 	seg_run_chunks(f->nchunks, stats_chunk, &job);
@@ -1253,7 +1274,7 @@ seg_kmeans_assign_all(const double *X, int64 n, int d, const double *centroids, 
 	double		inertia;
 
 	fit_setup(&f, X, n, d, k, xnorm);
-	(void) row_norms_and_tolerance(&f, xnorm, 0.0);
+	(void) row_norms_and_tolerance(&f, xnorm, 0.0, NULL, NULL, NULL);
 	inertia = assign_all(&f, centroids, labels, dist);
 	seg_free_big(xnorm);
 	pfree(f.D);
@@ -1270,13 +1291,24 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	double	   *dist = alloc_rows(n, sizeof(double));
 	double	   *C = palloc(sizeof(double) * k * d);
 	double		tol;
+	double	   *first_pot = NULL;
 	pg_prng_state rng;
 	Fit			f;
 
 	fit_setup(&f, X, n, d, k, xnorm);
-	tol = row_norms_and_tolerance(&f, xnorm, opt->tol);
-
 	pg_prng_seed(&rng, opt->seed);
+	if (opt->init == SEG_INIT_KMEANSPP)
+	{
+		/* the first restart's first centre is the rng's first draw: its scan rides along */
+		pg_prng_state peek = rng;
+		int64		first = (int64) pg_prng_uint64_range(&peek, 0, n - 1);
+
+		first_pot = palloc(sizeof(double) * f.nchunks);
+		tol = row_norms_and_tolerance(&f, xnorm, opt->tol, X + first * d, dist, first_pot);
+	}
+	else
+		tol = row_norms_and_tolerance(&f, xnorm, opt->tol, NULL, NULL, NULL);
+
 	res->inertia = INFINITY;
 	for (int r = 0; r < opt->n_init; r++)
 	{
@@ -1290,7 +1322,7 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 
 		INSTR_TIME_SET_CURRENT(t0);
 		if (opt->init == SEG_INIT_KMEANSPP)
-			init_kmeanspp(&f, &rng, C, dist);	/* dist is free until Lloyd */
+			init_kmeanspp(&f, &rng, C, dist, r == 0 ? first_pot : NULL);	/* dist is free until Lloyd */
 		else
 			init_random(&f, &rng, C);
 		INSTR_TIME_SET_CURRENT(t1);
@@ -1327,6 +1359,8 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	seg_free_big(xnorm);
 	seg_free_big(labels);
 	seg_free_big(dist);
+	if (first_pot)
+		pfree(first_pot);
 	pfree(C);
 	pfree(f.D);
 }
