@@ -313,9 +313,18 @@ seg_realloc_big(void *p, Size keep, Size size)
 	}
 	else
 	{
+#ifdef MREMAP_MAYMOVE
+		/* Linux moves the page tables: no copy, no second copy of the rows */
 		map = mremap(r->map, r->map_len, need, MREMAP_MAYMOVE);
 		if (map == MAP_FAILED)
 			no_memory(size);
+#else
+		map = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (map == MAP_FAILED)
+			no_memory(size);
+		memcpy(map + SEG_BIG_PREFIX, p, keep);
+		(void) munmap(r->map, r->map_len);
+#endif
 		advise_huge(map, need);
 	}
 	count_region(r->cxt, got, r->map_len);
