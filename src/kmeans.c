@@ -299,8 +299,8 @@ typedef struct PlusPlusJob
 {
 	const Fit  *f;
 	double	   *closest;		/* n: squared distance to the nearest centre so far */
-	const double *centre;		/* closest := min(closest, ‖x − centre‖²) first, when set */
-	const double *cand;			/* the candidates, trials x d (none in the first scan) */
+	const double *centre;		/* the pending centre, folded into closest first; or NULL */
+	const double *cand;			/* the candidates, trials x d, then room for the centre */
 	double	   *cand_t;			/* the same, transposed, then the pending centre: d x cols */
 	const double *cand_norm;	/* cols: the candidates' ‖c‖², then the centre's */
 	int			trials;
@@ -309,7 +309,7 @@ typedef struct PlusPlusJob
 	double	   *chunk_pot;		/* nchunks: sum of closest per chunk (first scan) */
 } PlusPlusJob;
 
-/* The first scan's exact distance to the first centre, as scikit-learn's first scan */
+/* The first scan's distance to the first centre: exact (a pass of its own either way) */
 static inline double
 first_distance(const Fit *f, const PlusPlusJob *j, int64 i)
 {
@@ -455,7 +455,8 @@ pp_candidates_chunk(void *arg, int slot, int64 c)
  * The potentials that candidates are drawn from are, per chunk, the winning
  * candidate's sums from the step before (closest itself is brought up to
  * date only by the next pass); the rows of the few chunks a draw lands in
- * are brought up to date on the spot.
+ * are brought up to date on the spot.  first_pot, when set, is the first
+ * scan's chunk sums, done by the statistics pass with closest filled in.
  */
 static void
 init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest,
