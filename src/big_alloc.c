@@ -384,6 +384,14 @@ prefault_main(void *arg)
 		uintptr_t	written = pf->base +
 			(uintptr_t) __atomic_load_n(pf->written_rows, __ATOMIC_RELAXED) * pf->row_bytes;
 
+		/*
+		 * Ahead by at most an eighth of what is written, so a state that
+		 * stops growing soon (one of many groups) holds little it never
+		 * uses; a large one gets the full distance.
+		 */
+		Size		ahead = Min(SEG_PREFAULT_AHEAD,
+								TYPEALIGN_DOWN(SEG_HUGE_PAGE, (written - pf->base) / 8));
+
 		if (next < written)
 		{
 			/*
@@ -391,9 +399,9 @@ prefault_main(void *arg)
 			 * next few and fault further on, so two faults are in flight
 			 * instead of one waiting for the other on the same page.
 			 */
-			next = TYPEALIGN(SEG_HUGE_PAGE, written) + SEG_PREFAULT_LEAD;
+			next = TYPEALIGN(SEG_HUGE_PAGE, written) + Min(SEG_PREFAULT_LEAD, ahead);
 		}
-		else if (next >= written + SEG_PREFAULT_AHEAD)
+		else if (next >= written + ahead)
 		{
 			struct timespec nap = {0, 100 * 1000};
 
