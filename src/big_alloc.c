@@ -17,6 +17,8 @@
  * 128 MB, 13 ms to write it again).  A fit reads its rows into such memory
  * while one core runs the scan, so a second thread faults the pages in a
  * few megabytes ahead of the writer, on the core that is otherwise idle.
+ * And the mappings of a finished fit are kept, lazily freed, for the next
+ * one (segment.kept_fit_memory): writing them again costs no fault at all.
  */
 #include "postgres.h"
 
@@ -36,8 +38,9 @@
 
 #define SEG_HUGE_PAGE ((uintptr_t) 2 * 1024 * 1024)
 #define SEG_SMALL_PAGE ((uintptr_t) 4096)
-/* how far ahead of the writer pages are faulted in: the most touched early */
+/* how far ahead of the writer pages are faulted in, at most */
 #define SEG_PREFAULT_AHEAD (4 * SEG_HUGE_PAGE)
+/* where the thread resumes, past the writer, once the writer has overtaken it */
 #define SEG_PREFAULT_LEAD (2 * SEG_HUGE_PAGE)
 
 #ifndef MADV_POPULATE_WRITE
