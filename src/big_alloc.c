@@ -115,78 +115,67 @@ take_cached(Size len, Size *got)
 
 int			seg_kept_fit_memory_kb = 512 * 1024;
 
-/* Unmap the smallest cached mapping; false when there is none. */
-static bool
-evict_smallest(void)
+/* The smallest kept mapping shorter than below, or -1. */
+static int
+smallest_cached(Size below)
 {
 	int			small = -1;
 
 	for (int i = 0; i < SEG_BIG_CACHED; i++)
-		if (cached[i].map != NULL && (small < 0 || cached[i].len < cached[small].len))
+		if (cached[i].map != NULL && cached[i].len < below &&
+			(small < 0 || cached[i].len < cached[small].len))
 			small = i;
-	if (small < 0)
-		return false;
-	(void) munmap(cached[small].map, cached[small].len);
-	cached_bytes -= cached[small].len;
-	cached[small].map = NULL;
-	return true;
+	return small;
+}
+
+static void
+drop_cached(int i)
+{
+	(void) munmap(cached[i].map, cached[i].len);
+	cached_bytes -= cached[i].len;
+	cached[i].map = NULL;
 }
 
 void
 seg_trim_kept_memory(int limit_kb)
 {
-	while (cached_bytes > (Size) limit_kb * 1024 && evict_smallest())
-		;
+	int			i;
+
+	while (cached_bytes > (Size) limit_kb * 1024 && (i = smallest_cached(SIZE_MAX)) >= 0)
+		drop_cached(i);
 }
 
 /*
  * Keep a mapping for later, as lazily freed memory (MADV_FREE: the kernel
  * takes its pages whenever it needs them, and they stay out of the free
  * lists that a host reclaims), or unmap it: at most SEG_BIG_CACHED mappings
- * and segment.kept_fit_memory in all, the largest kept.
+ * and segment.kept_fit_memory in all, smaller ones dropped for a larger.
  */
 static void
 give_back(char *map, Size len)
 {
+#ifdef MADV_FREE
 	Size		limit = (Size) seg_kept_fit_memory_kb * 1024;
 
-#ifdef MADV_FREE
-	if (len <= limit && madvise(map, len, MADV_FREE) == 0)
+	while (len <= limit)
 	{
 		int			slot = -1;
 
-		for (;;)
+		for (int i = 0; i < SEG_BIG_CACHED && slot < 0; i++)
+			if (cached[i].map == NULL)
+				slot = i;
+		if (slot >= 0 && cached_bytes + len <= limit)
 		{
-			for (int i = 0; i < SEG_BIG_CACHED && slot < 0; i++)
-				if (cached[i].map == NULL)
-					slot = i;
-			if (slot >= 0 && cached_bytes + len <= limit)
+			if (madvise(map, len, MADV_FREE) != 0)
 				break;
-			/* make room by dropping smaller mappings; a larger one stays instead */
-			{
-				int			small = -1;
-
-				for (int i = 0; i < SEG_BIG_CACHED; i++)
-					if (cached[i].map != NULL && cached[i].len < len &&
-						(small < 0 || cached[i].len < cached[small].len))
-						small = i;
-				if (small < 0)
-				{
-					slot = -1;
-					break;
-				}
-				(void) munmap(cached[small].map, cached[small].len);
-				cached_bytes -= cached[small].len;
-				cached[small].map = NULL;
-			}
-		}
-		if (slot >= 0)
-		{
 			cached[slot].map = map;
 			cached[slot].len = len;
 			cached_bytes += len;
 			return;
 		}
+		if ((slot = smallest_cached(len)) < 0)
+			break;
+		drop_cached(slot);
 	}
 #endif
 	(void) munmap(map, len);
@@ -248,26 +237,31 @@ no_memory(Size size)
 			 errdetail("Failed on a request of size %zu.", size)));
 }
 
+/* A new mapping of len bytes (for a request of size), with huge pages asked for. */
+static char *
+map_anew(Size len, Size size)
+{
+	char	   *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (map == MAP_FAILED)
+		no_memory(size);
+	advise_huge(map, len);
+	return map;
+}
+
 /* A region of at least size data bytes in cxt: a cached mapping if one fits. */
 static BigRegion *
 region_new(MemoryContext cxt, Size size)
 {
 	Size		need = TYPEALIGN(SEG_HUGE_PAGE, size + SEG_BIG_PREFIX);
-	BigRegion  *r = MemoryContextAllocZero(cxt, sizeof(BigRegion));
 	Size		got = need;
 	char	   *map = take_cached(need, &got);
 	bool		from_cache = map != NULL;
+	BigRegion  *r;
 
 	if (map == NULL)
-	{
-		map = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (map == MAP_FAILED)
-		{
-			pfree(r);
-			no_memory(size);
-		}
-		advise_huge(map, need);
-	}
+		map = map_anew(need, size);
+	r = MemoryContextAllocZero(cxt, sizeof(BigRegion));
 	r->fresh = !from_cache;
 	r->map = map;
 	r->map_len = got;
@@ -325,14 +319,12 @@ seg_realloc_big(void *p, Size keep, Size size)
 		map = mremap(r->map, r->map_len, need, MREMAP_MAYMOVE);
 		if (map == MAP_FAILED)
 			no_memory(size);
+		advise_huge(map, need);
 #else
-		map = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (map == MAP_FAILED)
-			no_memory(size);
+		map = map_anew(need, size);
 		memcpy(map + SEG_BIG_PREFIX, p, keep);
 		(void) munmap(r->map, r->map_len);
 #endif
-		advise_huge(map, need);
 		r->fresh = true;		/* the new part is */
 	}
 	count_region(r->cxt, got, r->map_len);

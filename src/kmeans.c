@@ -309,11 +309,27 @@ typedef struct PlusPlusJob
 	double	   *chunk_pot;		/* nchunks: sum of closest per chunk (first scan) */
 } PlusPlusJob;
 
-/* The first scan's distance to the first centre: exact (a pass of its own either way) */
-static inline double
-first_distance(const Fit *f, const PlusPlusJob *j, int64 i)
+/*
+ * The first scan over rows [lo, hi): closest = the exact distance to the
+ * first centre (a pass of its own either way), added to pot in row order.
+ * Also run by the statistics pass, block by block: the same additions.
+ */
+static double
+first_scan_rows(const Fit *f, const double *c0, int64 lo, int64 hi, double *closest, double pot)
 {
-	return seg_sqdist(f->X + i * f->d, j->centre, f->d);
+	for (int64 i = lo; i < hi; i++)
+	{
+		closest[i] = seg_sqdist(f->X + i * f->d, c0, f->d);
+		pot += closest[i];
+	}
+	return pot;
+}
+
+/* The first restart's first centre: the seeded generator's first draw. */
+static int64
+first_centre_index(pg_prng_state *rng, int64 n)
+{
+	return (int64) pg_prng_uint64_range(rng, 0, n - 1);
 }
 
 /* min(closest, max(0, dot_part + ‖x‖² + ‖c‖²)): the fold of the pending centre, given -2 x·c */
@@ -343,15 +359,9 @@ pp_first_chunk(void *arg, int slot, int64 c)
 	const Fit  *f = j->f;
 	int64		lo,
 				hi;
-	double		pot = 0.0;
 
 	chunk_range(f, c, &lo, &hi);
-	for (int64 i = lo; i < hi; i++)
-	{
-		j->closest[i] = first_distance(f, j, i);
-		pot += j->closest[i];
-	}
-	j->chunk_pot[c] = pot;
+	j->chunk_pot[c] = first_scan_rows(f, j->centre, lo, hi, j->closest, 0.0);
 }
 
 /*
@@ -471,7 +481,7 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest,
 	int64	   *cand_id = palloc(sizeof(int64) * trials);
 	double	   *chunk_pot = palloc(sizeof(double) * f->nchunks);
 	double		current_pot = 0.0;
-	int64		first = (int64) pg_prng_uint64_range(rng, 0, f->n - 1);
+	int64		first = first_centre_index(rng, f->n);
 	PlusPlusJob job = {
 		.f = f, .closest = closest, .cand = cand,
 		.cand_t = palloc(sizeof(double) * (trials + 1) * f->d), .cand_norm = cand_norm,
@@ -1132,10 +1142,9 @@ stats_chunk(void *arg, int slot, int64 c)
 	double	   *m2 = j->m2 + (size_t) c * d;
 	double	   *bmean = j->block_moments + (size_t) slot * 2 * d;
 	double	   *bm2 = bmean + d;
+	double		pot = 0.0;
 	int64		lo,
 				hi;
-
-	double		pot = 0.0;
 
 	chunk_range(f, c, &lo, &hi);
 	for (int64 b0 = lo; b0 < hi; b0 += f->block)
@@ -1159,11 +1168,7 @@ stats_chunk(void *arg, int slot, int64 c)
 		}
 		/* while the block is in cache: what pp_first_chunk would compute */
 		if (j->first_centre)
-			for (int64 i = b0; i < b1; i++)
-			{
-				j->closest[i] = seg_sqdist(f->X + i * d, j->first_centre, d);
-				pot += j->closest[i];
-			}
+			pot = first_scan_rows(f, j->first_centre, b0, b1, j->closest, pot);
 	}
 	if (j->first_centre)
 		j->first_pot[c] = pot;
@@ -1302,7 +1307,7 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	{
 		/* the first restart's first centre is the rng's first draw: its scan rides along */
 		pg_prng_state peek = rng;
-		int64		first = (int64) pg_prng_uint64_range(&peek, 0, n - 1);
+		int64		first = first_centre_index(&peek, n);
 
 		first_pot = palloc(sizeof(double) * f.nchunks);
 		tol = row_norms_and_tolerance(&f, xnorm, opt->tol, X + first * d, dist, first_pot);

@@ -689,10 +689,9 @@ seg_rows_sort(SegRows *s)
 	stop_prefault(s);
 	if (s->keys == NULL)
 		s->keys = seg_alloc_big(s->hdr.eoh_context, Max(s->n, 1) * sizeof(uint64));
-	s->n_keyed = 0;
+	s->n_keyed = 0;				/* no sample key survives: the array holds order keys */
 	seg_run_chunks((s->n + SEG_KEY_CHUNK - 1) / SEG_KEY_CHUNK, order_key_chunk, s);
 	sort_by_keys(s);
-	s->n_keyed = 0;
 }
 
 /*
