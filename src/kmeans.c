@@ -20,6 +20,7 @@
 #include "big_alloc.h"
 #include "fit_threads.h"
 #include "kmeans.h"
+#include "rows_state.h"
 #include "vecmath.h"
 
 #define SEG_KM_BLOCK 2048		/* rows per dgemm: the block's distances and rows stay in L2 for the argmin and sums */
@@ -128,18 +129,24 @@ block_dot_t(const Fit *f, int64 i0, int b, const double *Ct, int k, double *Dt)
 
 /*
  * labels[r] = the j with the smallest Dt[j][r] + cnorm[j], the first on
- * ties, for the b rows of a block: a branch-free compare-and-select over
- * the centres in order (overlapping clusters cost no mispredictions), for
- * W rows at once in vector lanes.
+ * ties, and margin[r] = the runner-up's value minus the winner's (how close
+ * the row is to a tie), for the b rows of a block: a branch-free
+ * compare-and-select over the centres in order (overlapping clusters cost
+ * no mispredictions), for W rows at once in vector lanes.
  */
-#define BLOCK_LABELS_STEP(VD, VI, m, idx, at) \
+#define BLOCK_LABELS_STEP(VD, VI, m, m2, idx, at) \
 	do { \
-		VD			v_; \
-		VI			lt_; \
+		VD			v_, \
+					w_; \
+		VI			lt_, \
+					lt2_; \
 		\
 		memcpy(&v_, (at), sizeof(VD)); \
 		v_ += cj; \
 		lt_ = v_ < m; \
+		w_ = (VD) (((VI) m & lt_) | ((VI) v_ & ~lt_));	/* the loser of v and m */ \
+		lt2_ = w_ < m2; \
+		m2 = (VD) (((VI) w_ & lt2_) | ((VI) m2 & ~lt2_)); \
 		m = (VD) (((VI) v_ & lt_) | ((VI) m & ~lt_)); \
 		idx = (idx & ~lt_) | (jv & lt_); \
 	} while (0)
@@ -147,64 +154,63 @@ block_dot_t(const Fit *f, int64 i0, int b, const double *Ct, int k, double *Dt)
 #define BLOCK_LABELS_BODY(VD, VI, W) \
 	int			r = 0; \
 	\
-	/* four vectors of rows at a time: four independent chains in flight */ \
-	for (; r + 4 * (W) <= b; r += 4 * (W)) \
+	/* two vectors of rows at a time: two independent chains in flight */ \
+	for (; r + 2 * (W) <= b; r += 2 * (W)) \
 	{ \
 		VD			m0, \
 					m1, \
-					m2, \
-					m3; \
+					s0 = ((VD) {0}) + INFINITY, \
+					s1 = ((VD) {0}) + INFINITY; \
 		VI			i0 = {0}, \
 					i1 = {0}, \
-					i2 = {0}, \
-					i3 = {0}, \
 					jv = {0}; \
 		\
 		memcpy(&m0, Dt + r, sizeof(VD)); \
 		memcpy(&m1, Dt + r + (W), sizeof(VD)); \
-		memcpy(&m2, Dt + r + 2 * (W), sizeof(VD)); \
-		memcpy(&m3, Dt + r + 3 * (W), sizeof(VD)); \
 		m0 += cnorm[0]; \
 		m1 += cnorm[0]; \
-		m2 += cnorm[0]; \
-		m3 += cnorm[0]; \
 		for (int jj = 1; jj < k; jj++) \
 		{ \
 			const double *row = Dt + (size_t) jj * b + r; \
 			double		cj = cnorm[jj]; \
 			\
 			jv += 1; \
-			BLOCK_LABELS_STEP(VD, VI, m0, i0, row); \
-			BLOCK_LABELS_STEP(VD, VI, m1, i1, row + (W)); \
-			BLOCK_LABELS_STEP(VD, VI, m2, i2, row + 2 * (W)); \
-			BLOCK_LABELS_STEP(VD, VI, m3, i3, row + 3 * (W)); \
+			BLOCK_LABELS_STEP(VD, VI, m0, s0, i0, row); \
+			BLOCK_LABELS_STEP(VD, VI, m1, s1, i1, row + (W)); \
 		} \
+		s0 -= m0; \
+		s1 -= m1; \
 		for (int w = 0; w < (W); w++) \
 		{ \
 			labels[r + w] = (int32) i0[w]; \
 			labels[r + (W) + w] = (int32) i1[w]; \
-			labels[r + 2 * (W) + w] = (int32) i2[w]; \
-			labels[r + 3 * (W) + w] = (int32) i3[w]; \
+			margin[r + w] = s0[w]; \
+			margin[r + (W) + w] = s1[w]; \
 		} \
 	} \
 	for (; r < b; r++) \
 	{ \
-		double		bestv = Dt[r] + cnorm[0]; \
+		double		bestv = Dt[r] + cnorm[0], \
+					second = INFINITY; \
 		int			best = 0; \
 		\
 		for (int jj = 1; jj < k; jj++) \
 		{ \
 			double		vv = Dt[(size_t) jj * b + r] + cnorm[jj]; \
 			bool		l = vv < bestv; \
+			double		loser = l ? bestv : vv; \
 			\
+			second = loser < second ? loser : second; \
 			best = l ? jj : best; \
 			bestv = l ? vv : bestv; \
 		} \
 		labels[r] = best; \
+		margin[r] = second - bestv; \
 	}
 
 static void
-block_labels_sse2(const double *Dt, int b, const double *cnorm, int k, int32 *labels)
+block_labels_sse2(const double *Dt, int b, const double *cnorm, int k, int32 *labels,
+				  double *margin)
 {
 	BLOCK_LABELS_BODY(seg_v2d, seg_v2i, 2)
 }
@@ -212,50 +218,170 @@ block_labels_sse2(const double *Dt, int b, const double *cnorm, int k, int32 *la
 #ifdef SEG_HAVE_AVX2_KERNELS
 __attribute__((target("avx2")))
 static void
-block_labels_avx2(const double *Dt, int b, const double *cnorm, int k, int32 *labels)
+block_labels_avx2(const double *Dt, int b, const double *cnorm, int k, int32 *labels,
+				  double *margin)
 {
 	BLOCK_LABELS_BODY(seg_v4d, seg_v4i, 4)
 }
 #endif
 
 /*
- * sums[lab[r]] += row r, for the b rows of a block in row order: each
- * element gets the same additions in the same order whatever the vector
- * width, so the sums have the same bits on every path.
+ * Order-free sums.  A row's dgemm value may differ in its last bits with
+ * the row's place in a block (OpenBLAS's edge kernels add in another
+ * order), and floating-point sums depend on the order of their terms; the
+ * rows held are in whatever order the plan delivered them.  So the centre
+ * sums are exact integer sums of the rows in fixed point (per feature a
+ * power-of-two scale that brings its largest |x| just under 2^50, and 50
+ * more bits below the point; sums of a block of 2048 rows fit in int64),
+ * and the inertia an exact sum of the distances' binary mantissas by
+ * exponent.  Integer sums do not care in which order, or on which thread,
+ * rows are added: the model is a function of the multiset of rows.
  */
-#define BLOCK_SUMS_BODY(VD, W) \
+#define SEG_FIX_BITS 50
+#define SEG_FIX_MAGIC 6755399441055744.0	/* 1.5 * 2^52: v + it rounds v to an integer in the low bits */
+#define SEG_FIX_MAGIC_BITS INT64CONST(0x4338000000000000)
+#define SEG_EXP_BINS 2048
+
+typedef __int128 seg_i128;
+
+/* round(v) for |v| < 2^51, by the magic number: the same bits as the vector kernels */
+static inline int64
+seg_fix_round(double v)
+{
+	double		t = v + SEG_FIX_MAGIC;
+	int64		q;
+
+	memcpy(&q, &t, sizeof(q));
+	return q - SEG_FIX_MAGIC_BITS;
+}
+
+/* Per feature: x * scale[t] is below 2^50 in magnitude; unscale[t] = 1 / scale[t]. */
+static void
+fixed_scales(const double *maxabs, int d, double *scale, double *unscale)
+{
+	for (int t = 0; t < d; t++)
+	{
+		int			e = 0;
+
+		if (maxabs[t] > 0.0)
+			(void) frexp(maxabs[t], &e);	/* maxabs < 2^e */
+		e = SEG_FIX_BITS - e;
+		e = Max(Min(e, 1000), -1000);
+		scale[t] = ldexp(1.0, e);
+		unscale[t] = ldexp(1.0, -e);
+	}
+}
+
+/* bins[exponent] += mantissa: an exact sum of non-negative finite doubles */
+static inline void
+exact_add(seg_i128 *bins, double v)
+{
+	uint64		bits;
+	int			e;
+	uint64		m;
+
+	memcpy(&bits, &v, sizeof(bits));
+	e = (int) (bits >> 52) & 2047;
+	m = bits & ((UINT64CONST(1) << 52) - 1);
+	if (e != 0)
+		m |= UINT64CONST(1) << 52;
+	bins[e] += m;
+}
+
+/* The value of exact sums, added from the smallest exponent up: a function of the bins only. */
+static double
+exact_total(const seg_i128 *bins)
+{
+	long double t = 0.0L;
+
+	for (int e = 0; e < SEG_EXP_BINS; e++)
+		if (bins[e] != 0)
+			t += ldexpl((long double) bins[e], Max(e, 1) - 1075);
+	return (double) t;
+}
+
+/*
+ * A value in fixed point is two integers: hi = round(x * scale) and lo =
+ * round((x * scale - hi) * 2^50), so every x within 2^48 of its feature's
+ * largest |x| is held exactly (the mean of equal rows is that row, bit for
+ * bit).  Both are below 2^50 in magnitude.
+ */
+#define SEG_FIX_LO 1125899906842624.0	/* 2^50 */
+
+static inline void
+seg_fix_split(double x, double scale, int64 *hi, int64 *lo)
+{
+	double		v = x * scale,
+				h = (v + SEG_FIX_MAGIC) - SEG_FIX_MAGIC;
+
+	*hi = seg_fix_round(v);
+	*lo = seg_fix_round((v - h) * SEG_FIX_LO);
+}
+
+/* The value of fixed-point sums hi + lo / 2^50, unscaled: a function of the integers alone. */
+static inline long double
+seg_fix_value(seg_i128 hi, seg_i128 lo, double unscale)
+{
+	return ((long double) hi + (long double) lo / SEG_FIX_LO) * unscale;
+}
+
+/*
+ * bsum[lab[r]] += the fixed-point row r (hi parts; lo parts kd further on),
+ * for the b rows of a block (int64: a block's sums stay below 2^61).
+ * Rounding by the magic number gives the same integers on every vector width.
+ */
+#define BLOCK_FIXED_SUMS_BODY(VD, VI, W) \
 	for (int r = 0; r < b; r++) \
 	{ \
 		const double *x = X + (size_t) r * d; \
-		double	   *sum = sums + (size_t) lab[r] * d; \
+		int64	   *sum = bsum + (size_t) lab[r] * d; \
 		int			t = 0; \
 		\
 		for (; t + (W) <= d; t += (W)) \
 		{ \
-			VD			a, \
-						c; \
+			VD			v, \
+						sc, \
+						h; \
+			VI			a, \
+						l; \
 			\
-			memcpy(&a, sum + t, sizeof(VD)); \
-			memcpy(&c, x + t, sizeof(VD)); \
-			a += c; \
-			memcpy(sum + t, &a, sizeof(VD)); \
+			memcpy(&v, x + t, sizeof(VD)); \
+			memcpy(&sc, scale + t, sizeof(VD)); \
+			v = v * sc; \
+			h = v + SEG_FIX_MAGIC; \
+			memcpy(&a, sum + t, sizeof(VI)); \
+			a += (VI) h - SEG_FIX_MAGIC_BITS; \
+			memcpy(sum + t, &a, sizeof(VI)); \
+			h = (v - (h - SEG_FIX_MAGIC)) * SEG_FIX_LO + SEG_FIX_MAGIC; \
+			memcpy(&l, sum + kd + t, sizeof(VI)); \
+			l += (VI) h - SEG_FIX_MAGIC_BITS; \
+			memcpy(sum + kd + t, &l, sizeof(VI)); \
 		} \
 		for (; t < d; t++) \
-			sum[t] += x[t]; \
+		{ \
+			int64		hi, \
+						lo; \
+			\
+			seg_fix_split(x[t], scale[t], &hi, &lo); \
+			sum[t] += hi; \
+			sum[kd + t] += lo; \
+		} \
 	}
 
 static void
-block_sums_sse2(const double *X, int b, int d, const int32 *lab, double *sums)
+block_fixed_sums_sse2(const double *X, int b, int d, const int32 *lab, const double *scale,
+					  int64 *bsum, size_t kd)
 {
-	BLOCK_SUMS_BODY(seg_v2d, 2)
+	BLOCK_FIXED_SUMS_BODY(seg_v2d, seg_v2i, 2)
 }
 
 #ifdef SEG_HAVE_AVX2_KERNELS
 __attribute__((target("avx2")))
 static void
-block_sums_avx2(const double *X, int b, int d, const int32 *lab, double *sums)
+block_fixed_sums_avx2(const double *X, int b, int d, const int32 *lab, const double *scale,
+					  int64 *bsum, size_t kd)
 {
-	BLOCK_SUMS_BODY(seg_v4d, 4)
+	BLOCK_FIXED_SUMS_BODY(seg_v4d, seg_v4i, 4)
 }
 #endif
 
@@ -309,11 +435,7 @@ typedef struct PlusPlusJob
 	double	   *chunk_pot;		/* nchunks: sum of closest per chunk (first scan) */
 } PlusPlusJob;
 
-/*
- * The first scan over rows [lo, hi): closest = the exact distance to the
- * first centre (a pass of its own either way), added to pot in row order.
- * Also run by the statistics pass, block by block: the same additions.
- */
+/* The first scan over rows [lo, hi): closest = the exact distance to the first centre, added in row order. */
 static double
 first_scan_rows(const Fit *f, const double *c0, int64 lo, int64 hi, double *closest, double pot)
 {
@@ -325,7 +447,7 @@ first_scan_rows(const Fit *f, const double *c0, int64 lo, int64 hi, double *clos
 	return pot;
 }
 
-/* The first restart's first centre: the seeded generator's first draw. */
+/* The first centre: the seeded generator's next draw. */
 static int64
 first_centre_index(pg_prng_state *rng, int64 n)
 {
@@ -465,12 +587,10 @@ pp_candidates_chunk(void *arg, int slot, int64 c)
  * The potentials that candidates are drawn from are, per chunk, the winning
  * candidate's sums from the step before (closest itself is brought up to
  * date only by the next pass); the rows of the few chunks a draw lands in
- * are brought up to date on the spot.  first_pot, when set, is the first
- * scan's chunk sums, done by the statistics pass with closest filled in.
+ * are brought up to date on the spot.
  */
 static void
-init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest,
-			  const double *first_pot)
+init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest)
 {
 	int			trials = 2 + (int) log((double) f->k);
 	double	   *cand = palloc(sizeof(double) * (trials + 1) * f->d);
@@ -490,14 +610,9 @@ init_kmeanspp(const Fit *f, pg_prng_state *rng, double *C, double *closest,
 	};
 
 	memcpy(C, f->X + first * f->d, sizeof(double) * f->d);
-	if (first_pot)
-		memcpy(chunk_pot, first_pot, sizeof(double) * f->nchunks);	/* closest is filled */
-	else
-	{
-		job.centre = C;
-		seg_run_chunks(f->nchunks, pp_first_chunk, &job);
-		job.centre = NULL;		/* closest is up to date */
-	}
+	job.centre = C;
+	seg_run_chunks(f->nchunks, pp_first_chunk, &job);
+	job.centre = NULL;			/* closest is up to date */
 	for (int64 c = 0; c < f->nchunks; c++)
 		current_pot += chunk_pot[c];
 
@@ -613,13 +728,122 @@ init_random(const Fit *f, pg_prng_state *rng, double *C)
 /* ---------- the centre update ---------- */
 
 /*
+ * What every pass and the update share: the rows' fixed-point scales, and
+ * per thread slot the exact sums a pass adds up.
+ */
+typedef struct Sums
+{
+	int			k;
+	int			d;
+	int			slots;
+	double	   *scale;			/* d */
+	double	   *unscale;		/* d */
+	seg_i128   *tot;			/* slots x 2 x k x d: fixed-point centre sums, hi then lo parts */
+	int64	   *bsum;			/* slots x 2 x k x d: one block's sums */
+	int64	   *counts;			/* slots x k */
+	int64	   *changed;		/* slots */
+	seg_i128   *bins;			/* slots x SEG_EXP_BINS: inertia */
+	double		sum_sq;			/* Σ ‖x‖² (an exact sum, rounded once), for the tolerance */
+} Sums;
+
+static void
+sums_init(Sums *S, int k, int d, const double *maxabs, double sum_sq)
+{
+	S->k = k;
+	S->d = d;
+	S->slots = seg_fit_threads();
+	S->scale = palloc(sizeof(double) * d);
+	S->unscale = palloc(sizeof(double) * d);
+	fixed_scales(maxabs, d, S->scale, S->unscale);
+	S->tot = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(seg_i128) * S->slots * 2 * k * d);
+	S->bsum = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * S->slots * 2 * k * d);
+	memset(S->bsum, 0, sizeof(int64) * S->slots * 2 * k * d);	/* each flush leaves it zero */
+	S->counts = palloc(sizeof(int64) * S->slots * k);
+	S->changed = palloc(sizeof(int64) * S->slots);
+	S->bins = palloc(sizeof(seg_i128) * S->slots * SEG_EXP_BINS);
+	S->sum_sq = sum_sq;
+}
+
+/* Zero what a pass adds to. */
+static void
+sums_reset(Sums *S)
+{
+	memset(S->tot, 0, sizeof(seg_i128) * S->slots * 2 * S->k * S->d);
+	memset(S->counts, 0, sizeof(int64) * S->slots * S->k);
+	memset(S->changed, 0, sizeof(int64) * S->slots);
+	memset(S->bins, 0, sizeof(seg_i128) * S->slots * SEG_EXP_BINS);
+}
+
+/* Fold slot 1.. into slot 0: integer sums, so the order is of no account. */
+static void
+sums_fold(Sums *S)
+{
+	size_t		kd = (size_t) 2 * S->k * S->d;
+
+	for (int sl = 1; sl < S->slots; sl++)
+	{
+		for (size_t p = 0; p < kd; p++)
+			S->tot[p] += S->tot[sl * kd + p];
+		for (int j = 0; j < S->k; j++)
+			S->counts[j] += S->counts[sl * S->k + j];
+		S->changed[0] += S->changed[sl];
+		for (int e = 0; e < SEG_EXP_BINS; e++)
+			S->bins[e] += S->bins[sl * SEG_EXP_BINS + e];
+	}
+}
+
+/* Flush a block's int64 sums into the slot's exact totals. */
+static void
+sums_flush_block(Sums *S, int slot)
+{
+	size_t		kd = (size_t) 2 * S->k * S->d;
+	int64	   *bsum = S->bsum + slot * kd;
+	seg_i128   *tot = S->tot + slot * kd;
+
+	for (size_t p = 0; p < kd; p++)
+		tot[p] += bsum[p];
+	memset(bsum, 0, sizeof(int64) * kd);
+}
+
+/*
+ * scikit-learn's _tolerance: tol times the mean per-feature variance, which
+ * is (Σ‖x‖² − n‖μ‖²) / (n d); μ from the folded centre sums of a pass that
+ * added every row (before any relocation).  Both sums are exact, so the
+ * tolerance is a function of the multiset of rows.
+ */
+static double
+sums_tolerance(const Sums *S, int64 n, double tol)
+{
+	long double mu2 = 0.0L,
+				var;
+
+	for (int t = 0; t < S->d; t++)
+	{
+		seg_i128	hi = 0,
+					lo = 0;
+		long double mu;
+
+		for (int j = 0; j < S->k; j++)
+		{
+			hi += S->tot[(size_t) j * S->d + t];
+			lo += S->tot[(size_t) (S->k + j) * S->d + t];
+		}
+		mu = seg_fix_value(hi, lo, S->unscale[t]) / n;
+		mu2 += mu * mu;
+	}
+	var = ((long double) S->sum_sq - n * mu2) / ((long double) n * S->d);
+	return tol * (double) (var > 0.0L ? var : 0.0L);
+}
+
+/*
  * Empty clusters take the rows farthest from their centres (scikit-learn's
- * _relocate_empty_clusters_dense); sums/counts are updated to match.
+ * _relocate_empty_clusters_dense), equal distances ordered by the rows'
+ * bytes, not their places; the (folded) sums and counts are updated to match.
  */
 static void
-relocate_empty(const Fit *f, const int32 *labels, const double *dist,
-			   double *sums, int64 *counts)
+relocate_empty(const Fit *f, const int32 *labels, const double *dist, Sums *S)
 {
+	int64	   *counts = S->counts;
 	int			n_empty = 0;
 	int64	   *far;
 
@@ -640,8 +864,13 @@ relocate_empty(const Fit *f, const int32 *labels, const double *dist,
 			bool		taken = false;
 
 			for (int q = 0; q < e && !taken; q++)
-				taken = (far[q] == i);
-			if (!taken && (best < 0 || dist[i] > dist[best]))
+				taken = (far[q] == i) ||
+					memcmp(f->X + far[q] * f->d, f->X + i * f->d, sizeof(double) * f->d) == 0;
+			if (taken)
+				continue;
+			if (best < 0 || dist[i] > dist[best] ||
+				(dist[i] == dist[best] &&
+				 memcmp(f->X + i * f->d, f->X + best * f->d, sizeof(double) * f->d) < 0))
 				best = i;
 		}
 		far[e] = best;
@@ -653,12 +882,21 @@ relocate_empty(const Fit *f, const int32 *labels, const double *dist,
 
 		if (counts[j] != 0)
 			continue;
+		if (far[e] < 0)
+			break;				/* fewer distinct rows than empty clusters: keep the centre */
 		x = f->X + far[e] * f->d;
 		old = labels[far[e]];
 		for (int t = 0; t < f->d; t++)
 		{
-			sums[(size_t) old * f->d + t] -= x[t];
-			sums[(size_t) j * f->d + t] = x[t];
+			size_t		lo = (size_t) f->k * f->d;
+			int64		qh,
+						ql;
+
+			seg_fix_split(x[t], S->scale[t], &qh, &ql);
+			S->tot[(size_t) old * f->d + t] -= qh;
+			S->tot[lo + (size_t) old * f->d + t] -= ql;
+			S->tot[(size_t) j * f->d + t] = qh;
+			S->tot[lo + (size_t) j * f->d + t] = ql;
 		}
 		counts[old]--;
 		counts[j] = 1;
@@ -667,10 +905,9 @@ relocate_empty(const Fit *f, const int32 *labels, const double *dist,
 	pfree(far);
 }
 
-/* New centres from sums and counts; returns the total squared shift. */
+/* New centres from the folded sums and counts; returns the total squared shift. */
 static double
-update_centres(const Fit *f, const double *sums, const int64 *counts,
-			   const double *old, double *new_c, double *shift)
+update_centres(const Fit *f, const Sums *S, const double *old, double *new_c, double *shift)
 {
 	double		total = 0.0;
 
@@ -683,7 +920,9 @@ update_centres(const Fit *f, const double *sums, const int64 *counts,
 			size_t		p = (size_t) j * f->d + t;
 
 			/* a cluster emptied by relocation keeps its centre */
-			new_c[p] = counts[j] > 0 ? sums[p] / counts[j] : old[p];
+			new_c[p] = S->counts[j] > 0 ?
+				(double) (seg_fix_value(S->tot[p], S->tot[(size_t) f->k * f->d + p], S->unscale[t]) /
+						  S->counts[j]) : old[p];
 			s += (new_c[p] - old[p]) * (new_c[p] - old[p]);
 		}
 		if (shift)
@@ -693,7 +932,7 @@ update_centres(const Fit *f, const double *sums, const int64 *counts,
 	return total;
 }
 
-/* ---------- Lloyd ---------- */
+/* ---------- assignment ---------- */
 
 /* An assignment pass over the chunks: a Lloyd step, or the final assignment. */
 typedef struct PassJob
@@ -702,58 +941,196 @@ typedef struct PassJob
 	const double *C;
 	const double *Ct;			/* C transposed, for block_dot_t */
 	const double *cnorm;
+	double		tie_slack;		/* margins up to tie_slack * (‖x‖² + 2 max ‖c‖²) are settled exactly */
 	int32	   *labels;
-	double	   *dist;
-	double	   *sums;			/* Lloyd: nchunks x k x d */
-	int64	   *counts;			/* Lloyd: nchunks x k */
-	int64	   *changed;		/* Lloyd: nchunks */
-	double	   *inertia;		/* final: nchunks */
+	double	   *dist;			/* final: the exact distance of each row, or NULL */
+	Sums	   *S;
+	bool		lloyd;			/* a Lloyd step: centre sums; else the exact inertia */
 } PassJob;
 
-/* Assign a chunk's rows to their nearest centres; the chunk's sums and counts. */
 static void
-lloyd_chunk(void *arg, int slot, int64 c)
+pass_setup(PassJob *job, const Fit *f, const double *C, Sums *S)
+{
+	double	   *cnorm = palloc(sizeof(double) * f->k);
+
+	centre_norms(C, f->k, f->d, cnorm);
+	job->f = f;
+	job->C = C;
+	job->Ct = transposed(C, f->k, f->d);
+	job->cnorm = cnorm;
+	/*
+	 * A dgemm value errs by at most (d + 2) eps (‖x‖² + 2‖c‖²), an exact
+	 * distance by 2 d eps (‖x‖² + ‖c‖²): past four times both no other
+	 * summation order could pick another centre, so every placement of the
+	 * row in a block gives the label that the exact distances give.
+	 */
+	job->tie_slack = 8.0 * (f->d + 2) * DBL_EPSILON;
+	job->S = S;
+}
+
+static void
+pass_done(PassJob *job)
+{
+	pfree((double *) job->cnorm);
+	pfree((double *) job->Ct);
+}
+
+/*
+ * The labels of rows [i0, i0 + b) from their block's dgemm values, rows near
+ * a tie settled by exact distances (the first centre on an exact tie).
+ */
+static void
+block_labels_exact(const PassJob *j, int64 i0, int b, const double *D, int32 *lab)
+{
+	const Fit  *f = j->f;
+	double		margin[SEG_KM_BLOCK];
+	double		cmax2 = 0.0;
+
+	SEG_AVX2_OR_SSE2(block_labels, D, b, j->cnorm, f->k, lab, margin);
+	for (int q = 0; q < f->k; q++)
+		cmax2 = Max(cmax2, 2.0 * j->cnorm[q]);
+	for (int r = 0; r < b; r++)
+		if (margin[r] <= j->tie_slack * (f->xnorm[i0 + r] + cmax2))
+		{
+			const double *x = f->X + (i0 + r) * f->d;
+			double		best = seg_sqdist(x, j->C, f->d);
+
+			lab[r] = 0;
+			for (int q = 1; q < f->k; q++)
+			{
+				double		v = seg_sqdist(x, j->C + (size_t) q * f->d, f->d);
+
+				if (v < best)
+				{
+					best = v;
+					lab[r] = q;
+				}
+			}
+		}
+}
+
+/* ‖x − C[label]‖² of rows [i0, i0 + b) into the inertia (and dist) */
+static void
+block_inertia(const PassJob *j, int64 i0, int b, const int32 *lab, seg_i128 *bins)
+{
+	const Fit  *f = j->f;
+
+	for (int r = 0; r < b; r++)
+	{
+		/* the expansion loses digits: the inertia adds exact distances */
+		double		exact = seg_sqdist(f->X + (i0 + r) * f->d,
+									   j->C + (size_t) lab[r] * f->d, f->d);
+
+		if (j->dist)
+			j->dist[i0 + r] = exact;
+		exact_add(bins, exact);
+	}
+}
+
+/*
+ * One chunk of a pass: labels and counts, and the centre sums (a Lloyd
+ * step) or the exact inertia (the final assignment).
+ */
+static void
+pass_chunk(void *arg, int slot, int64 c)
 {
 	PassJob    *j = (PassJob *) arg;
 	const Fit  *f = j->f;
+	Sums	   *S = j->S;
 	int			k = f->k,
 				d = f->d;
 	double	   *D = f->D + f->dstride * slot;
-	double	   *sums = j->sums + (size_t) c * k * d;
-	int64	   *counts = j->counts + (size_t) c * k;
+	int64	   *counts = S->counts + (size_t) slot * k;
 	int32		lab[SEG_KM_BLOCK];
 	int64		changed = 0,
 				lo,
 				hi;
 
 	chunk_range(f, c, &lo, &hi);
-	memset(sums, 0, sizeof(double) * k * d);
-	memset(counts, 0, sizeof(int64) * k);
 	for (int64 i0 = lo; i0 < hi; i0 += f->block)
 	{
 		int			b = (int) Min(f->block, hi - i0);
 
-		/* -2 x.c only: ‖x‖² does not change the argmin, so it is added once per row */
+		/* -2 x.c only: ‖x‖² does not change the argmin */
 		block_dot_t(f, i0, b, j->Ct, k, D);
-
-		/* the block's labels first (several rows at a time), then the sums, in row order */
-		SEG_AVX2_OR_SSE2(block_labels, D, b, j->cnorm, k, lab);
+		block_labels_exact(j, i0, b, D, lab);
 		for (int r = 0; r < b; r++)
 		{
 			changed += (j->labels[i0 + r] != lab[r]);
 			j->labels[i0 + r] = lab[r];
 			counts[lab[r]]++;
 		}
-		SEG_AVX2_OR_SSE2(block_sums, f->X + i0 * d, b, d, lab, sums);
+		if (j->lloyd)
+		{
+			SEG_AVX2_OR_SSE2(block_fixed_sums, f->X + i0 * d, b, d, lab, S->scale,
+							 S->bsum + (size_t) slot * 2 * k * d, (size_t) k * d);
+			sums_flush_block(S, slot);
+		}
+		else
+			block_inertia(j, i0, b, lab, S->bins + (size_t) slot * SEG_EXP_BINS);
 	}
-	j->changed[c] = changed;
+	S->changed[slot] += changed;
+}
+
+/*
+ * Every row to its nearest centre in C: labels and counts in S (folded),
+ * and the centre sums (lloyd) or the exact inertia.  Returns how many
+ * labels changed.
+ */
+static int64
+assign_pass(const Fit *f, const double *C, int32 *labels, double *dist, Sums *S, bool lloyd)
+{
+	PassJob		job = {0};
+
+	pass_setup(&job, f, C, S);
+	job.labels = labels;
+	job.dist = dist;
+	job.lloyd = lloyd;
+	sums_reset(S);
+	seg_run_chunks(f->nchunks, pass_chunk, &job);
+	sums_fold(S);
+	pass_done(&job);
+	return S->changed[0];
+}
+
+/* The exact inertia of rows whose labels are those of C already. */
+static void
+inertia_chunk(void *arg, int slot, int64 c)
+{
+	PassJob    *j = (PassJob *) arg;
+	const Fit  *f = j->f;
+	int64		lo,
+				hi;
+
+	chunk_range(f, c, &lo, &hi);
+	block_inertia(j, lo, (int) (hi - lo), j->labels + lo, j->S->bins + (size_t) slot * SEG_EXP_BINS);
+}
+
+static void
+inertia_pass(const Fit *f, const double *C, int32 *labels, Sums *S)
+{
+	PassJob		job = {.f = f, .C = C, .labels = labels, .S = S};
+
+	memset(S->bins, 0, sizeof(seg_i128) * S->slots * SEG_EXP_BINS);
+	seg_run_chunks(f->nchunks, inertia_chunk, &job);
+	for (int sl = 1; sl < S->slots; sl++)
+		for (int e = 0; e < SEG_EXP_BINS; e++)
+			S->bins[e] += S->bins[sl * SEG_EXP_BINS + e];
 }
 
 /* dist[i] = ‖x_i − C[labels[i]]‖², for the relocation of empty clusters */
+typedef struct DistJob
+{
+	const Fit  *f;
+	const double *C;
+	const int32 *labels;
+	double	   *dist;
+} DistJob;
+
 static void
 label_dist_chunk(void *arg, int slot, int64 c)
 {
-	PassJob    *j = (PassJob *) arg;
+	DistJob    *j = (DistJob *) arg;
 	const Fit  *f = j->f;
 	int64		lo,
 				hi;
@@ -763,104 +1140,65 @@ label_dist_chunk(void *arg, int slot, int64 c)
 		j->dist[i] = seg_sqdist(f->X + i * f->d, j->C + (size_t) j->labels[i] * f->d, f->d);
 }
 
-/*
- * One Lloyd step: assign every row to its nearest centre in C, accumulate
- * sums and counts.  Returns how many labels changed.  When a cluster is
- * left empty, dist gets each row's squared distance to its centre.
- */
-static int64
-lloyd_assign(const Fit *f, const double *C, int32 *labels, double *dist,
-			 double *sums, int64 *counts, PassJob *job)
+static void
+relocate_if_empty(const Fit *f, const double *C, const int32 *labels, double *dist, Sums *S)
 {
-	double	   *cnorm = palloc(sizeof(double) * f->k);
-	size_t		kd = (size_t) f->k * f->d;
-	int64		changed = 0;
-	double	   *Ct = transposed(C, f->k, f->d);
-
-	centre_norms(C, f->k, f->d, cnorm);
-	job->f = f;
-	job->C = C;
-	job->Ct = Ct;
-	job->cnorm = cnorm;
-	job->labels = labels;
-	job->dist = dist;
-	seg_run_chunks(f->nchunks, lloyd_chunk, job);
-	memset(sums, 0, sizeof(double) * kd);
-	memset(counts, 0, sizeof(int64) * f->k);
-	for (int64 c = 0; c < f->nchunks; c++)
-	{
-		const double *cs = job->sums + c * kd;
-		const int64 *cc = job->counts + c * f->k;
-
-		for (size_t p = 0; p < kd; p++)
-			sums[p] += cs[p];
-		for (int q = 0; q < f->k; q++)
-			counts[q] += cc[q];
-		changed += job->changed[c];
-	}
-	/* distances only when a cluster is empty: most passes never need them */
 	for (int q = 0; q < f->k; q++)
-		if (counts[q] == 0)
+		if (S->counts[q] == 0)
 		{
-			seg_run_chunks(f->nchunks, label_dist_chunk, job);
-			break;
+			DistJob		job = {f, C, labels, dist};
+
+			/* distances only when a cluster is empty: most passes never need them */
+			seg_run_chunks(f->nchunks, label_dist_chunk, &job);
+			relocate_empty(f, labels, dist, S);
+			return;
 		}
-	pfree(cnorm);
-	pfree(Ct);
-	return changed;
 }
 
-/* Runs Lloyd from the centres in C (updated in place); returns iterations. */
+/* ---------- Lloyd ---------- */
+
+/*
+ * Runs Lloyd from the centres in C (updated in place); returns iterations.
+ * *tol < 0: the first pass's sums set it.  *final is set when the last
+ * pass's labels and counts (in S) are those of the returned centres, so
+ * the final assignment needs only the inertia.
+ */
 static int
-run_lloyd(const Fit *f, double *C, double tol, int max_iter, int restart,
-		  int32 *labels, double *dist, bool *converged)
+run_lloyd(const Fit *f, double *C, double *tol, double tol_rel, int max_iter, int restart,
+		  int32 *labels, double *dist, Sums *S, bool *converged, bool *final)
 {
-	double	   *sums = palloc(sizeof(double) * f->k * f->d);
-	int64	   *counts = palloc(sizeof(int64) * f->k);
 	double	   *next = palloc(sizeof(double) * f->k * f->d);
-	PassJob		job = {0};
 	int			it;
 
-	job.sums = MemoryContextAllocHuge(CurrentMemoryContext,
-									  sizeof(double) * f->nchunks * f->k * f->d);
-	job.counts = MemoryContextAllocHuge(CurrentMemoryContext,
-										sizeof(int64) * f->nchunks * f->k);
-	job.changed = palloc(sizeof(int64) * f->nchunks);
 	*converged = false;
+	*final = false;
 	for (int64 i = 0; i < f->n; i++)
 		labels[i] = -1;
 	for (it = 0; it < max_iter; it++)
 	{
 		int64		changed;
 		double		shift;
-
 		CHECK_FOR_INTERRUPTS();
-		changed = lloyd_assign(f, C, labels, dist, sums, counts, &job);
-		relocate_empty(f, labels, dist, sums, counts);
-		shift = update_centres(f, sums, counts, C, next, NULL);
+		changed = assign_pass(f, C, labels, NULL, S, true);
+		if (*tol < 0.0)
+			*tol = sums_tolerance(S, f->n, tol_rel);
+		relocate_if_empty(f, C, labels, dist, S);
+		shift = update_centres(f, S, C, next, NULL);
+		/* centres that did not move: this pass assigned the rows to the final ones */
+		*final = memcmp(C, next, sizeof(double) * f->k * f->d) == 0;
 		memcpy(C, next, sizeof(double) * f->k * f->d);
 		ereport(DEBUG1,
 				(errmsg_internal("kmeans restart %d iteration %d: %lld labels changed, centre shift %g",
 								 restart, it + 1, (long long) changed, shift)));
-		if (changed == 0)
+		if (changed == 0 || shift <= *tol)
 		{
-			*converged = true;	/* strict convergence: the centres are final */
-			it++;
-			break;
-		}
-		if (shift <= tol)
-		{
+			/* strict convergence (no label changed: the centres are final) or within tol */
 			*converged = true;
 			it++;
 			break;
 		}
 	}
-	pfree(sums);
-	pfree(counts);
 	pfree(next);
-	pfree(job.sums);
-	pfree(job.counts);
-	pfree(job.changed);
 	return Min(it, max_iter);
 }
 
@@ -890,7 +1228,7 @@ half_distances(const double *C, int k, int d, double *half, double *next_centre)
  */
 static int
 run_elkan(const Fit *f, double *C, double tol, int max_iter, int restart,
-		  int32 *labels, double *dist, bool *converged)
+		  int32 *labels, double *dist, Sums *S, bool *converged)
 {
 	int			k = f->k,
 				d = f->d;
@@ -898,8 +1236,6 @@ run_elkan(const Fit *f, double *C, double tol, int max_iter, int restart,
 	double	   *lower = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * f->n * k);
 	double	   *half = palloc(sizeof(double) * k * k);
 	double	   *next_centre = palloc(sizeof(double) * k);
-	double	   *sums = palloc(sizeof(double) * k * d);
-	int64	   *counts = palloc(sizeof(int64) * k);
 	double	   *next = palloc(sizeof(double) * k * d);
 	double	   *shift = palloc(sizeof(double) * k);
 	int			it;
@@ -942,8 +1278,7 @@ run_elkan(const Fit *f, double *C, double tol, int max_iter, int restart,
 		double		total_shift;
 
 		CHECK_FOR_INTERRUPTS();
-		memset(sums, 0, sizeof(double) * k * d);
-		memset(counts, 0, sizeof(int64) * k);
+		sums_reset(S);	/* one thread: slot 0 */
 		for (int64 i = 0; i < f->n; i++)
 		{
 			const double *x = f->X + i * d;
@@ -982,14 +1317,21 @@ run_elkan(const Fit *f, double *C, double tol, int max_iter, int restart,
 			labels[i] = label;
 			upper[i] = ub;
 			dist[i] = ub * ub;
-			counts[label]++;
+			S->counts[label]++;
 			for (int t = 0; t < d; t++)
-				sums[(size_t) label * d + t] += x[t];
+			{
+				int64		qh,
+							ql;
+
+				seg_fix_split(x[t], S->scale[t], &qh, &ql);
+				S->tot[(size_t) label * d + t] += qh;
+				S->tot[(size_t) (k + label) * d + t] += ql;
+			}
 			if ((i & 4095) == 0)
 				CHECK_FOR_INTERRUPTS();
 		}
-		relocate_empty(f, labels, dist, sums, counts);
-		total_shift = update_centres(f, sums, counts, C, next, shift);
+		relocate_empty(f, labels, dist, S);
+		total_shift = update_centres(f, S, C, next, shift);
 		memcpy(C, next, sizeof(double) * k * d);
 		half_distances(C, k, d, half, next_centre);
 		for (int64 i = 0; i < f->n; i++)
@@ -1028,8 +1370,6 @@ run_elkan(const Fit *f, double *C, double tol, int max_iter, int restart,
 	pfree(lower);
 	pfree(half);
 	pfree(next_centre);
-	pfree(sums);
-	pfree(counts);
 	pfree(next);
 	pfree(shift);
 	return Min(it, max_iter);
@@ -1037,238 +1377,256 @@ run_elkan(const Fit *f, double *C, double tol, int max_iter, int restart,
 
 /* ---------- driver ---------- */
 
-/* Per-chunk statistics: ‖x‖² of each row, and each feature's mean and M2. */
-typedef struct StatsJob
-{
-	const Fit  *f;
-	double	   *xnorm;			/* n */
-	double	   *mean;			/* nchunks x d */
-	double	   *m2;				/* nchunks x d */
-	double	   *block_moments;	/* per thread: a block's mean and m2, 2 x d */
-	/* k-means++'s first scan on the way, when first_centre is set */
-	const double *first_centre;
-	double	   *closest;		/* n: the rows' exact distance to it */
-	double	   *first_pot;		/* nchunks: their sum per chunk, in row order */
-} StatsJob;
+#define SEG_KM_INIT_ROWS 65536	/* k-means++ draws from this many rows at least, 512 per cluster */
+#define SEG_KM_HIST_BITS 12
 
 /*
- * The body of stats_chunk, on SSE2 lanes: ‖x‖² of two rows side by side,
- * and the feature sums two features at a time.  Every sum is still added in
- * row order and feature order, as the plain loops would, so the bits are
- * the same.
+ * One pass for what every later pass needs: ‖x‖² of each row (and their
+ * exact sum), the largest |x| per feature, and the order keys.
  */
-static void
-chunk_moments(const double *X, int d, int64 lo, int64 hi, double *xnorm, double *mean, double *m2)
+typedef struct KeyJob
 {
-	int64		i = lo;
-	int			t;
+	const Fit  *f;
+	uint64		seed;
+	uint64	   *keys;			/* n, or NULL */
+	double	   *xnorm;			/* n */
+	double	   *maxabs;			/* slots x d */
+	int64	   *hist;			/* slots x 2^SEG_KM_HIST_BITS: the keys' top bits */
+	seg_i128   *bins;			/* slots x SEG_EXP_BINS: Σ ‖x‖² */
+} KeyJob;
 
-	memset(mean, 0, sizeof(double) * d);
-	memset(m2, 0, sizeof(double) * d);
-	for (; i + 2 <= hi; i += 2)
+static void
+key_chunk(void *arg, int slot, int64 c)
+{
+	KeyJob	   *j = (KeyJob *) arg;
+	const Fit  *f = j->f;
+	int			d = f->d;
+	double	   *mx = j->maxabs + (size_t) slot * d;
+	int64	   *hist = j->hist + ((size_t) slot << SEG_KM_HIST_BITS);
+	seg_i128   *bins = j->bins + (size_t) slot * SEG_EXP_BINS;
+	int64		lo,
+				hi,
+				i;
+
+	chunk_range(f, c, &lo, &hi);
+	/* four rows at a time: four independent sums, and a quarter of the maxima's updates */
+	for (i = lo; i + 4 <= hi; i += 4)
 	{
-		const double *xa = X + i * d;
-		const double *xb = xa + d;
-		seg_v2d		n2 = {0.0, 0.0};
+		const double *x0 = f->X + i * d,
+				   *x1 = x0 + d,
+				   *x2 = x1 + d,
+				   *x3 = x2 + d;
+		double		n0 = 0.0,
+					n1 = 0.0,
+					n2 = 0.0,
+					n3 = 0.0;
 
-		for (t = 0; t < d; t++)
+		for (int t = 0; t < d; t++)
 		{
-			seg_v2d		v = {xa[t], xb[t]};
+			double		a01 = Max(fabs(x0[t]), fabs(x1[t])),
+						a23 = Max(fabs(x2[t]), fabs(x3[t])),
+						a = Max(a01, a23);
 
-			n2 += v * v;
+			n0 += x0[t] * x0[t];
+			n1 += x1[t] * x1[t];
+			n2 += x2[t] * x2[t];
+			n3 += x3[t] * x3[t];
+			mx[t] = a > mx[t] ? a : mx[t];
 		}
-		xnorm[i] = n2[0];
-		xnorm[i + 1] = n2[1];
-		for (t = 0; t + 2 <= d; t += 2)
-		{
-			seg_v2d		m = seg_load2(mean + t);
-
-			m += seg_load2(xa + t);
-			m += seg_load2(xb + t);
-			memcpy(mean + t, &m, sizeof(m));
-		}
-		for (; t < d; t++)
-		{
-			mean[t] += xa[t];
-			mean[t] += xb[t];
-		}
+		j->xnorm[i] = n0;
+		j->xnorm[i + 1] = n1;
+		j->xnorm[i + 2] = n2;
+		j->xnorm[i + 3] = n3;
 	}
 	for (; i < hi; i++)
 	{
-		const double *x = X + i * d;
+		const double *x = f->X + i * d;
 		double		xn = 0.0;
 
-		for (t = 0; t < d; t++)
+		for (int t = 0; t < d; t++)
 		{
 			xn += x[t] * x[t];
-			mean[t] += x[t];
+			mx[t] = fabs(x[t]) > mx[t] ? fabs(x[t]) : mx[t];
 		}
-		xnorm[i] = xn;
+		j->xnorm[i] = xn;
 	}
-	for (t = 0; t < d; t++)
-		mean[t] /= (double) (hi - lo);
-	/* two passes within a chunk: stable for large offsets */
 	for (i = lo; i < hi; i++)
 	{
-		const double *x = X + i * d;
-
-		for (t = 0; t + 2 <= d; t += 2)
+		exact_add(bins, j->xnorm[i]);
+		if (j->keys)
 		{
-			seg_v2d		dev = seg_load2(x + t) - seg_load2(mean + t);
-			seg_v2d		m = seg_load2(m2 + t) + dev * dev;
+			uint64		key = seg_row_order_key(d, j->seed, f->X + i * d);
 
-			memcpy(m2 + t, &m, sizeof(m));
-		}
-		for (; t < d; t++)
-		{
-			double		dev = x[t] - mean[t];
-
-			m2[t] += dev * dev;
+			j->keys[i] = key;
+			hist[key >> (64 - SEG_KM_HIST_BITS)]++;
 		}
 	}
 }
 
-/*
- * A chunk's moments, block by block (a block's second pass reads it from
- * the cache, not from memory), the blocks merged in order by Chan's formula.
- */
-static void
-stats_chunk(void *arg, int slot, int64 c)
-{
-	StatsJob   *j = (StatsJob *) arg;
-	const Fit  *f = j->f;
-	int			d = f->d;
-	double	   *mean = j->mean + (size_t) c * d;
-	double	   *m2 = j->m2 + (size_t) c * d;
-	double	   *bmean = j->block_moments + (size_t) slot * 2 * d;
-	double	   *bm2 = bmean + d;
-	double		pot = 0.0;
-	int64		lo,
-				hi;
-
-	chunk_range(f, c, &lo, &hi);
-	for (int64 b0 = lo; b0 < hi; b0 += f->block)
-	{
-		int64		b1 = Min(hi, b0 + f->block),
-					na = b0 - lo,
-					nb = b1 - b0;
-
-		if (na == 0)
-			chunk_moments(f->X, d, b0, b1, j->xnorm, mean, m2);
-		else
-		{
-			chunk_moments(f->X, d, b0, b1, j->xnorm, bmean, bm2);
-			for (int t = 0; t < d; t++)
-			{
-				double		delta = bmean[t] - mean[t];
-
-				mean[t] += delta * nb / (double) (na + nb);
-				m2[t] += bm2[t] + delta * delta * na * (double) nb / (double) (na + nb);
-			}
-		}
-		/* while the block is in cache: what pp_first_chunk would compute */
-		if (j->first_centre)
-			pot = first_scan_rows(f, j->first_centre, b0, b1, j->closest, pot);
-	}
-	if (j->first_centre)
-		j->first_pot[c] = pot;
-}
-
-/*
- * ‖x‖² of every row, and scikit-learn's _tolerance: tol times the mean
- * per-feature variance (chunks merged with Chan's formula, in chunk order).
- */
+/* The key pass; maxabs (d) and hist (2^SEG_KM_HIST_BITS, when keys) come back folded; returns Σ ‖x‖². */
 static double
-row_norms_and_tolerance(const Fit *f, double *xnorm, double tol, const double *first_centre,
-						 double *closest, double *first_pot)
+key_pass(const Fit *f, uint64 seed, uint64 *keys, double *maxabs, int64 *hist)
 {
-	StatsJob	job = {f, xnorm,
-		MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * f->nchunks * f->d),
-		MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * f->nchunks * f->d),
-		MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * 2 * f->d * seg_fit_threads()),
-	first_centre, closest, first_pot};
-	double		total = 0.0;
+	int			slots = seg_fit_threads();
+	KeyJob		job = {f, seed, keys, (double *) f->xnorm,
+		palloc0(sizeof(double) * slots * f->d),
+		palloc0(sizeof(int64) * ((size_t) slots << SEG_KM_HIST_BITS)),
+	palloc0(sizeof(seg_i128) * slots * SEG_EXP_BINS)};
+	double		sum_sq;
 
-	seg_run_chunks(f->nchunks, stats_chunk, &job);
-	for (int t = 0; t < f->d; t++)
+	seg_run_chunks(f->nchunks, key_chunk, &job);
+	memset(maxabs, 0, sizeof(double) * f->d);
+	for (int sl = 0; sl < slots; sl++)
 	{
-		double		mean = 0.0,
-					m2 = 0.0;
-		int64		count = 0;
-
-		for (int64 c = 0; c < f->nchunks; c++)
-		{
-			int64		lo,
-						hi,
-						nb;
-			double		delta;
-
-			chunk_range(f, c, &lo, &hi);
-			nb = hi - lo;
-			delta = job.mean[c * f->d + t] - mean;
-			mean += delta * nb / (double) (count + nb);
-			m2 += job.m2[c * f->d + t] + delta * delta * count * (double) nb / (double) (count + nb);
-			count += nb;
-		}
-		total += m2 / f->n;
+		for (int t = 0; t < f->d; t++)
+			maxabs[t] = Max(maxabs[t], job.maxabs[sl * f->d + t]);
+		if (hist)
+			for (int b = 0; b < (1 << SEG_KM_HIST_BITS); b++)
+				hist[b] += job.hist[((size_t) sl << SEG_KM_HIST_BITS) + b];
+		if (sl > 0)
+			for (int e = 0; e < SEG_EXP_BINS; e++)
+				job.bins[e] += job.bins[sl * SEG_EXP_BINS + e];
 	}
-	pfree(job.mean);
-	pfree(job.m2);
-	pfree(job.block_moments);
-	return tol * total / f->d;
+	sum_sq = exact_total(job.bins);
+	pfree(job.maxabs);
+	pfree(job.hist);
+	pfree(job.bins);
+	return sum_sq;
 }
 
-/* Final assignment: exact distances to the nearest centre, inertia per chunk. */
+typedef struct KeyedRow
+{
+	uint64		key;
+	int64		row;
+} KeyedRow;
+
+/* Sort by key (LSD radix, 8 bits a pass; passes where all share the byte are skipped). */
 static void
-assign_chunk(void *arg, int slot, int64 c)
+radix_sort_keyed(KeyedRow *a, int64 n)
+{
+	KeyedRow   *tmp = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(KeyedRow) * Max(n, 1));
+	int64		count[256];
+
+	for (int shift = 0; shift < 64; shift += 8)
+	{
+		int64		pos = 0;
+		bool		one = false;
+		KeyedRow   *t;
+
+		memset(count, 0, sizeof(count));
+		for (int64 i = 0; i < n; i++)
+			count[(a[i].key >> shift) & 255]++;
+		for (int b = 0; b < 256; b++)
+		{
+			int64		c = count[b];
+
+			one = one || c == n;
+			count[b] = pos;
+			pos += c;
+		}
+		if (one)
+			continue;
+		for (int64 i = 0; i < n; i++)
+			tmp[count[(a[i].key >> shift) & 255]++] = a[i];
+		t = a;
+		memcpy(t, tmp, sizeof(KeyedRow) * n);
+	}
+	pfree(tmp);
+}
+
+/*
+ * The rows k-means++ and random init draw from: the m rows with the
+ * smallest (order key, bytes), in that order, copied to *sample (m x d) with
+ * their ‖x‖² in *snorm.  The keys are a seeded hash of each row, so this is
+ * a uniform seeded sample, and all rows in the canonical order when n <= m:
+ * a function of the multiset of rows, not of the order they came in.
+ */
+static int64
+init_sample(const Fit *f, const uint64 *keys, const int64 *hist, int64 m,
+			double **sample, double **snorm)
+{
+	uint64		bound = PG_UINT64_MAX;
+	int64		c = 0,
+				held = f->n;
+	KeyedRow   *a;
+	int			d = f->d;
+
+	if (m < f->n)
+	{
+		/* every row whose key's top bits are within the first buckets holding m rows */
+		int64		cum = 0;
+		int			b;
+
+		for (b = 0; b < (1 << SEG_KM_HIST_BITS) - 1; b++)
+			if ((cum += hist[b]) >= m)
+				break;
+		if (b < (1 << SEG_KM_HIST_BITS) - 1)
+		{
+			bound = (((uint64) b + 1) << (64 - SEG_KM_HIST_BITS)) - 1;
+			held = cum;
+		}
+	}
+	a = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(KeyedRow) * Max(held, 1));
+	for (int64 i = 0; i < f->n; i++)
+		if (keys[i] <= bound)
+		{
+			a[c].key = keys[i];
+			a[c++].row = i;
+		}
+	Assert(c == held);
+	radix_sort_keyed(a, c);
+	/* equal keys: by the rows' bytes (rows with equal bytes are interchangeable) */
+	for (int64 i = 1; i < c; i++)
+		for (int64 y = i; y > 0 && a[y].key == a[y - 1].key &&
+			 memcmp(f->X + a[y].row * d, f->X + a[y - 1].row * d, sizeof(double) * d) < 0; y--)
+		{
+			KeyedRow	t = a[y];
+
+			a[y] = a[y - 1];
+			a[y - 1] = t;
+		}
+	m = Min(m, c);
+	*sample = alloc_rows(m, sizeof(double) * d);
+	*snorm = alloc_rows(m, sizeof(double));
+	for (int64 i = 0; i < m; i++)
+	{
+		memcpy(*sample + i * d, f->X + a[i].row * d, sizeof(double) * d);
+		(*snorm)[i] = f->xnorm[a[i].row];
+	}
+	pfree(a);
+	return m;
+}
+
+/* Elkan's tolerance: the column sums, as a Lloyd pass with one cluster would add them. */
+static void
+column_sums_chunk(void *arg, int slot, int64 c)
 {
 	PassJob    *j = (PassJob *) arg;
 	const Fit  *f = j->f;
-	int			k = f->k,
-				d = f->d;
-	double	   *D = f->D + f->dstride * slot;
-	double		inertia = 0.0;
+	Sums	   *S = j->S;
+	int32		zero[SEG_KM_BLOCK] = {0};
 	int64		lo,
 				hi;
 
 	chunk_range(f, c, &lo, &hi);
 	for (int64 i0 = lo; i0 < hi; i0 += f->block)
 	{
-		int			b = (int) Min(f->block, hi - i0);
-
-		block_dot_t(f, i0, b, j->Ct, k, D);
-		/* labels first, then distances (see lloyd_chunk) */
-		SEG_AVX2_OR_SSE2(block_labels, D, b, j->cnorm, k, j->labels + i0);
-		for (int r = 0; r < b; r++)
-		{
-			/* the expansion loses digits: the reported distance is exact */
-			double		exact = seg_sqdist(f->X + (i0 + r) * d,
-										   j->C + (size_t) j->labels[i0 + r] * d, d);
-
-			if (j->dist)
-				j->dist[i0 + r] = exact;
-			inertia += exact;
-		}
+		SEG_AVX2_OR_SSE2(block_fixed_sums, f->X + i0 * f->d, (int) Min(f->block, hi - i0), f->d,
+						 zero, S->scale, S->bsum + (size_t) slot * 2 * S->k * S->d,
+						 (size_t) S->k * S->d);
+		sums_flush_block(S, slot);
 	}
-	j->inertia[c] = inertia;
 }
 
 static double
-assign_all(const Fit *f, const double *C, int32 *labels, double *dist)
+tolerance_pass(const Fit *f, Sums *S, double tol)
 {
-	double	   *cnorm = palloc(sizeof(double) * f->k);
-	PassJob		job = {.f = f, .C = C, .Ct = transposed(C, f->k, f->d), .cnorm = cnorm,
-		.labels = labels, .dist = dist, .inertia = palloc(sizeof(double) * f->nchunks)};
-	double		inertia = 0.0;
+	PassJob		job = {.f = f, .S = S};
 
-	centre_norms(C, f->k, f->d, cnorm);
-	seg_run_chunks(f->nchunks, assign_chunk, &job);
-	for (int64 c = 0; c < f->nchunks; c++)
-		inertia += job.inertia[c];
-	pfree(cnorm);
-	pfree((double *) job.Ct);
-	pfree(job.inertia);
-	return inertia;
+	sums_reset(S);
+	seg_run_chunks(f->nchunks, column_sums_chunk, &job);
+	sums_fold(S);
+	return sums_tolerance(S, f->n, tol);
 }
 
 double
@@ -1276,12 +1634,15 @@ seg_kmeans_assign_all(const double *X, int64 n, int d, const double *centroids, 
 					  int32 *labels, double *dist)
 {
 	double	   *xnorm = alloc_rows(n, sizeof(double));
+	double	   *maxabs = palloc(sizeof(double) * d);
 	Fit			f;
+	Sums		S;
 	double		inertia;
 
 	fit_setup(&f, X, n, d, k, xnorm);
-	(void) row_norms_and_tolerance(&f, xnorm, 0.0, NULL, NULL, NULL);
-	inertia = assign_all(&f, centroids, labels, dist);
+	sums_init(&S, k, d, maxabs, key_pass(&f, 0, NULL, maxabs, NULL));
+	(void) assign_pass(&f, centroids, labels, dist, &S, false);
+	inertia = exact_total(S.bins);
 	seg_free_big(xnorm);
 	pfree(f.D);
 	return inertia;
@@ -1295,50 +1656,69 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	double	   *xnorm = alloc_rows(n, sizeof(double));
 	int32	   *labels = alloc_rows(n, sizeof(int32));
 	double	   *dist = alloc_rows(n, sizeof(double));
+	uint64	   *keys = alloc_rows(n, sizeof(uint64));
+	int64	   *hist = palloc0(sizeof(int64) << SEG_KM_HIST_BITS);
+	double	   *maxabs = palloc(sizeof(double) * d);
 	double	   *C = palloc(sizeof(double) * k * d);
-	double		tol;
-	double	   *first_pot = NULL;
+	double	   *sample,
+			   *snorm,
+			   *closest;
+	int64		m = Min(n, Max(SEG_KM_INIT_ROWS, (int64) 512 * k));
+	double		tol = -1.0,		/* Lloyd's first pass computes it */
+				sum_sq;
 	pg_prng_state rng;
-	Fit			f;
+	Fit			f,
+				fs;
+	Sums		S;
+	instr_time	t0,
+				t1;
 
+	INSTR_TIME_SET_CURRENT(t0);
 	fit_setup(&f, X, n, d, k, xnorm);
+	sum_sq = key_pass(&f, opt->seed, keys, maxabs, hist);
+	m = init_sample(&f, keys, hist, m, &sample, &snorm);
+	seg_free_big(keys);
+	pfree(hist);
+	fit_setup(&fs, sample, m, d, k, snorm);
+	closest = alloc_rows(m, sizeof(double));
+	sums_init(&S, k, d, maxabs, sum_sq);
+	if (opt->algorithm == SEG_ALGO_ELKAN && k > 1)
+		tol = tolerance_pass(&f, &S, opt->tol);
+	INSTR_TIME_SET_CURRENT(t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	ereport(DEBUG1,
+			(errmsg_internal("kmeans: norms, keys and an init sample of %lld rows in %.1f ms",
+							 (long long) m, INSTR_TIME_GET_MILLISEC(t1))));
+
 	pg_prng_seed(&rng, opt->seed);
-	if (opt->init == SEG_INIT_KMEANSPP)
-	{
-		/* the first restart's first centre is the rng's first draw: its scan rides along */
-		pg_prng_state peek = rng;
-		int64		first = first_centre_index(&peek, n);
-
-		first_pot = palloc(sizeof(double) * f.nchunks);
-		tol = row_norms_and_tolerance(&f, xnorm, opt->tol, X + first * d, dist, first_pot);
-	}
-	else
-		tol = row_norms_and_tolerance(&f, xnorm, opt->tol, NULL, NULL, NULL);
-
 	res->inertia = INFINITY;
 	for (int r = 0; r < opt->n_init; r++)
 	{
-		bool		converged;
+		bool		converged,
+					final = false;
 		int			iters;
 		double		inertia;
-		instr_time	t0,
-					t1,
-					t2,
+		instr_time	t2,
 					t3;
 
 		INSTR_TIME_SET_CURRENT(t0);
 		if (opt->init == SEG_INIT_KMEANSPP)
-			init_kmeanspp(&f, &rng, C, dist, r == 0 ? first_pot : NULL);	/* dist is free until Lloyd */
+			init_kmeanspp(&fs, &rng, C, closest);
 		else
-			init_random(&f, &rng, C);
+			init_random(&fs, &rng, C);
 		INSTR_TIME_SET_CURRENT(t1);
 		if (opt->algorithm == SEG_ALGO_ELKAN && k > 1)
-			iters = run_elkan(&f, C, tol, opt->max_iter, r, labels, dist, &converged);
+			iters = run_elkan(&f, C, tol, opt->max_iter, r, labels, dist, &S, &converged);
 		else
-			iters = run_lloyd(&f, C, tol, opt->max_iter, r, labels, dist, &converged);
+			iters = run_lloyd(&f, C, &tol, opt->tol, opt->max_iter, r, labels, dist, &S,
+							  &converged, &final);
 		INSTR_TIME_SET_CURRENT(t2);
 		/* labels, sizes and inertia of the returned centres */
-		inertia = assign_all(&f, C, labels, NULL);
+		if (final)
+			inertia_pass(&f, C, labels, &S);
+		else
+			(void) assign_pass(&f, C, labels, NULL, &S, false);
+		inertia = exact_total(S.bins);
 		INSTR_TIME_SET_CURRENT(t3);
 		INSTR_TIME_SUBTRACT(t3, t2);
 		INSTR_TIME_SUBTRACT(t2, t1);
@@ -1357,16 +1737,16 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 			res->converged = converged;
 			res->best_init = r;
 			memcpy(res->centroids, C, sizeof(double) * k * d);
-			memset(res->sizes, 0, sizeof(int64) * k);
-			for (int64 i = 0; i < n; i++)
-				res->sizes[labels[i]]++;
+			memcpy(res->sizes, S.counts, sizeof(int64) * k);
 		}
 	}
 	seg_free_big(xnorm);
 	seg_free_big(labels);
 	seg_free_big(dist);
-	if (first_pot)
-		pfree(first_pot);
+	seg_free_big(sample);
+	seg_free_big(snorm);
+	seg_free_big(closest);
 	pfree(C);
 	pfree(f.D);
+	pfree(fs.D);
 }

@@ -2,9 +2,11 @@
  * kmeans_agg.c — kmeans_fit(features, k [, options]): transition, combine, final.
  *
  * The state is a segment.rows_state (a bounded, plan-independent sample of
- * the rows); the final function sorts it into a canonical order and runs
- * k-means on it in place, so the same seed and data give the same model
- * whether the plan was serial, parallel or distributed.
+ * the rows); the final function runs k-means on the rows as they were
+ * gathered.  k-means itself is order-free (kmeans.c: seeded init sample,
+ * exact sums), so the same seed and data give the same model whether the
+ * plan was serial, parallel or distributed.  kmeans_sweep still sorts the
+ * rows: its metrics' samples are drawn by position.
  */
 #include "postgres.h"
 
@@ -14,9 +16,11 @@
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
@@ -340,15 +344,32 @@ seg_rows_combinefn(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(EOHPGetRWDatum(&dst->hdr));
 }
 
-/* How many distinct rows, counting no further than limit (rows are sorted). */
+/*
+ * How many distinct rows, counting no further than limit, in any order:
+ * a hash table of the distinct rows met so far (at most limit of them), so
+ * usually only the first few rows are looked at.
+ */
 static int64
 distinct_rows(const SegRows *s, int64 limit)
 {
-	int64		count = s->n > 0 ? 1 : 0;
+	HASHCTL		ctl = {0};
+	HTAB	   *seen;
+	int64		count = 0;
 
-	for (int64 i = 1; i < s->n && count < limit; i++)
-		if (memcmp(s->data + (i - 1) * s->d, s->data + i * s->d, sizeof(double) * s->d) != 0)
-			count++;
+	ctl.keysize = ctl.entrysize = sizeof(double) * s->d;
+	ctl.hcxt = CurrentMemoryContext;
+	seen = hash_create("kmeans distinct rows", Min(limit, 1024), &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (int64 i = 0; i < s->n && count < limit; i++)
+	{
+		bool		found;
+
+		(void) hash_search(seen, s->data + i * s->d, HASH_ENTER, &found);
+		count += !found;
+		if ((i & 65535) == 65535)
+			CHECK_FOR_INTERRUPTS();
+	}
+	hash_destroy(seen);
 	return count;
 }
 
@@ -385,7 +406,8 @@ kmeans_model_from(const SegRows *s, const SegKmeansOptions *o, const SegKmeansRe
  * that need every row.
  */
 static SegRows *
-prepare_fit(FunctionCallInfo fcinfo, const char *name, SegKmeansOptions *o, int *k_min)
+prepare_fit(FunctionCallInfo fcinfo, const char *name, SegKmeansOptions *o, int *k_min,
+			bool sort)
 {
 	MemoryContext aggcxt = seg_agg_context(fcinfo, name);
 	SegRows    *s = seg_rows_from_datum(PG_GETARG_DATUM(0), aggcxt);
@@ -402,13 +424,14 @@ prepare_fit(FunctionCallInfo fcinfo, const char *name, SegKmeansOptions *o, int 
 						name, o->k, (long long) s->n),
 				 errhint("Use a smaller k or add rows.")));
 	INSTR_TIME_SET_CURRENT(t0);
-	seg_rows_sort(s);
+	if (sort)
+		seg_rows_sort(s);
 	ndistinct = distinct_rows(s, o->k);
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
 	ereport(DEBUG1,
-			(errmsg_internal("%s: %lld rows in canonical order in %.1f ms",
-							 name, (long long) s->n, INSTR_TIME_GET_MILLISEC(t1))));
+			(errmsg_internal("%s: %lld rows %sin %.1f ms", name, (long long) s->n,
+							 sort ? "in canonical order " : "checked ", INSTR_TIME_GET_MILLISEC(t1))));
 	if (ndistinct < o->k)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -442,7 +465,7 @@ seg_kmeans_fit_finalfn(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();			/* no rows: NULL, as avg() */
 	work = AllocSetContextCreate(CurrentMemoryContext, "segment kmeans", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
-	s = prepare_fit(fcinfo, "kmeans_fit", &o, NULL);
+	s = prepare_fit(fcinfo, "kmeans_fit", &o, NULL, false);	/* k-means does not need the order */
 	seg_rows_drop_keys(s);
 
 	r.centroids = palloc(sizeof(double) * o.k * s->d);
@@ -488,7 +511,7 @@ seg_kmeans_sweep_finalfn(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	work = AllocSetContextCreate(CurrentMemoryContext, "segment kmeans sweep", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
-	s = prepare_fit(fcinfo, "kmeans_sweep", &o, &k_min);
+	s = prepare_fit(fcinfo, "kmeans_sweep", &o, &k_min, true);
 	k_max = o.k;
 	if (s->n <= k_max)
 		ereport(ERROR,

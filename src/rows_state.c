@@ -666,6 +666,12 @@ order_key(int32 d, uint64 seed, const double *x, bool has_labels, int32 label)
 	return hash_bytes_uint32_extended(crc, seed);
 }
 
+uint64
+seg_row_order_key(int32 d, uint64 seed, const double *x)
+{
+	return order_key(d, seed, x, false, 0);
+}
+
 static void
 order_key_chunk(void *arg, int slot, int64 c)
 {

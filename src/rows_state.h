@@ -79,6 +79,9 @@ extern void seg_rows_merge(SegRows *dst, const SegRows *src);
  */
 extern void seg_rows_sort(SegRows *s);
 
+/* The canonical order's key of one row without a label (seed-spread CRC-32C); thread-safe. */
+extern uint64 seg_row_order_key(int32 d, uint64 seed, const double *x);
+
 /* Rows-per-byte budget from segment.max_fit_memory for rows of width d. */
 extern int64 seg_rows_budget(int32 d, bool has_labels, int64 max_fit_memory_kb);
 
