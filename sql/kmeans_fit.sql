@@ -236,7 +236,24 @@ RESET statement_timeout;
 RESET segment.fit_threads;
 SELECT count(*) AS usable FROM slow;
 
--- row order does not matter past the in-place radix pass of large samples (>= 65536 rows)
+-- row order does not matter, with the init drawn from a sample (past 65536 rows)
 SELECT segment.model_send(segment.kmeans_fit(f, 5, '{"seed": 9}' ORDER BY i))
      = segment.model_send(segment.kmeans_fit(f, 5, '{"seed": 9}' ORDER BY f[2] DESC)) AS large_order_free
 FROM slow;
+SELECT (SELECT sum(c::int) FROM jsonb_array_elements_text(segment.model_info(m) -> 'cluster_sizes') c) AS sizes_add_up
+FROM (SELECT segment.kmeans_fit(f, 5, '{"seed": 9}') AS m FROM slow) t;
+
+-- an integer grid: rows exactly equidistant from two centres (ties settled by
+-- exact distances, not by where a row sits in a dgemm block), so the same
+-- model in any row order; and equal rows make their centre exactly
+CREATE TABLE grid AS
+SELECT i, ARRAY[(i % 5)::float8, (i / 5 % 5)::float8, 0.1 * (i % 3)] AS f
+FROM generate_series(0, 2999) i;
+SELECT segment.model_send(segment.kmeans_fit(f, 4, '{"seed": 2}' ORDER BY i))
+     = segment.model_send(segment.kmeans_fit(f, 4, '{"seed": 2}' ORDER BY i DESC)) AS grid_order_free,
+       segment.model_send(segment.kmeans_fit(f, 4, '{"seed": 2, "algorithm": "elkan"}' ORDER BY i))
+     = segment.model_send(segment.kmeans_fit(f, 4, '{"seed": 2, "algorithm": "elkan"}' ORDER BY f[3], i DESC)) AS elkan_order_free
+FROM grid;
+SELECT segment.model_info(m) #> '{metrics,inertia}' AS exact_fit_inertia,
+       (SELECT array_agg(DISTINCT c::int) FROM jsonb_array_elements_text(segment.model_info(m) -> 'cluster_sizes') c) AS sizes
+FROM (SELECT segment.kmeans_fit(f, 75, '{"seed": 2}') AS m FROM grid) t;
