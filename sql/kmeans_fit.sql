@@ -18,6 +18,16 @@ FROM generate_series(1, 300) i,
      LATERAL (SELECT (ARRAY[0, 10, -10])[i % 3 + 1] AS cx, (ARRAY[0, 10, 10])[i % 3 + 1] AS cy) c;
 
 SELECT segment.kmeans_fit(f, 3, '{"seed": 7}') AS m FROM blobs \gset
+-- when no row can change its label (every gap beats twice the largest centre
+-- shift), the last Lloyd pass is counted, not run: the model is Elkan's, which
+-- runs it (exact sums: the same labels give the same centroids, bit for bit)
+SELECT segment.model_info(l) #> '{metrics,n_iter}' AS lloyd_iterations,
+       segment.model_info(l) #> '{metrics,n_iter}' = segment.model_info(e) #> '{metrics,n_iter}' AS same_iterations,
+       segment.centroids(l) = segment.centroids(e) AS same_centroids,
+       segment.model_info(l) #> '{metrics,inertia}' = segment.model_info(e) #> '{metrics,inertia}' AS same_inertia,
+       segment.model_info(l) -> 'cluster_sizes' = segment.model_info(e) -> 'cluster_sizes' AS same_sizes
+FROM (SELECT segment.kmeans_fit(f, 3, '{"seed": 7}') AS l,
+             segment.kmeans_fit(f, 3, '{"seed": 7, "algorithm": "elkan"}') AS e FROM blobs) t;
 SELECT pg_temp.centres(:'m');
 SELECT segment.model_info(:'m') -> 'cluster_sizes' AS sizes,
        segment.model_info(:'m') #> '{metrics,rows_seen}' AS rows_seen,

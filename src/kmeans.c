@@ -129,8 +129,8 @@ block_dot_t(const Fit *f, int64 i0, int b, const double *Ct, int k, double *Dt)
 
 /*
  * labels[r] = the j with the smallest Dt[j][r] + cnorm[j], the first on
- * ties, and margin[r] = the runner-up's value minus the winner's (how close
- * the row is to a tie), for the b rows of a block: a branch-free
+ * ties, best[r] that value and margin[r] = the runner-up's value minus it
+ * (how close the row is to a tie), for the b rows of a block: a branch-free
  * compare-and-select over the centres in order (overlapping clusters cost
  * no mispredictions), for W rows at once in vector lanes.
  */
@@ -184,6 +184,8 @@ block_dot_t(const Fit *f, int64 i0, int b, const double *Ct, int k, double *Dt)
 		{ \
 			labels[r + w] = (int32) i0[w]; \
 			labels[r + (W) + w] = (int32) i1[w]; \
+			best[r + w] = m0[w]; \
+			best[r + (W) + w] = m1[w]; \
 			margin[r + w] = s0[w]; \
 			margin[r + (W) + w] = s1[w]; \
 		} \
@@ -192,7 +194,7 @@ block_dot_t(const Fit *f, int64 i0, int b, const double *Ct, int k, double *Dt)
 	{ \
 		double		bestv = Dt[r] + cnorm[0], \
 					second = INFINITY; \
-		int			best = 0; \
+		int			bj = 0; \
 		\
 		for (int jj = 1; jj < k; jj++) \
 		{ \
@@ -201,16 +203,17 @@ block_dot_t(const Fit *f, int64 i0, int b, const double *Ct, int k, double *Dt)
 			double		loser = l ? bestv : vv; \
 			\
 			second = loser < second ? loser : second; \
-			best = l ? jj : best; \
+			bj = l ? jj : bj; \
 			bestv = l ? vv : bestv; \
 		} \
-		labels[r] = best; \
+		labels[r] = bj; \
+		best[r] = bestv; \
 		margin[r] = second - bestv; \
 	}
 
 static void
 block_labels_sse2(const double *Dt, int b, const double *cnorm, int k, int32 *labels,
-				  double *margin)
+				  double *best, double *margin)
 {
 	BLOCK_LABELS_BODY(seg_v2d, seg_v2i, 2)
 }
@@ -219,7 +222,7 @@ block_labels_sse2(const double *Dt, int b, const double *cnorm, int k, int32 *la
 __attribute__((target("avx2")))
 static void
 block_labels_avx2(const double *Dt, int b, const double *cnorm, int k, int32 *labels,
-				  double *margin)
+				  double *best, double *margin)
 {
 	BLOCK_LABELS_BODY(seg_v4d, seg_v4i, 4)
 }
@@ -743,6 +746,7 @@ typedef struct Sums
 	int64	   *counts;			/* slots x k */
 	int64	   *changed;		/* slots */
 	seg_i128   *bins;			/* slots x SEG_EXP_BINS: inertia */
+	double	   *gap;			/* slots: the smallest gap of block_labels_exact (a minimum: order-free) */
 	double		sum_sq;			/* Σ ‖x‖² (an exact sum, rounded once), for the tolerance */
 } Sums;
 
@@ -761,6 +765,7 @@ sums_init(Sums *S, int k, int d, const double *maxabs, double sum_sq)
 	S->counts = palloc(sizeof(int64) * S->slots * k);
 	S->changed = palloc(sizeof(int64) * S->slots);
 	S->bins = palloc(sizeof(seg_i128) * S->slots * SEG_EXP_BINS);
+	S->gap = palloc(sizeof(double) * S->slots);
 	S->sum_sq = sum_sq;
 }
 
@@ -772,6 +777,8 @@ sums_reset(Sums *S)
 	memset(S->counts, 0, sizeof(int64) * S->slots * S->k);
 	memset(S->changed, 0, sizeof(int64) * S->slots);
 	memset(S->bins, 0, sizeof(seg_i128) * S->slots * SEG_EXP_BINS);
+	for (int sl = 0; sl < S->slots; sl++)
+		S->gap[sl] = INFINITY;
 }
 
 /* Fold slot 1.. into slot 0: integer sums, so the order is of no account. */
@@ -787,6 +794,7 @@ sums_fold(Sums *S)
 		for (int j = 0; j < S->k; j++)
 			S->counts[j] += S->counts[sl * S->k + j];
 		S->changed[0] += S->changed[sl];
+		S->gap[0] = Min(S->gap[0], S->gap[sl]);
 		for (int e = 0; e < SEG_EXP_BINS; e++)
 			S->bins[e] += S->bins[sl * SEG_EXP_BINS + e];
 	}
@@ -978,35 +986,58 @@ pass_done(PassJob *job)
 /*
  * The labels of rows [i0, i0 + b) from their block's dgemm values, rows near
  * a tie settled by exact distances (the first centre on an exact tie).
+ * With gaps, returns the smallest over the rows of a lower bound on
+ * (distance to the second nearest centre) - (distance to the nearest), in
+ * exact arithmetic: what run_lloyd needs to know that no label can change.
  */
-static void
-block_labels_exact(const PassJob *j, int64 i0, int b, const double *D, int32 *lab)
+static double
+block_labels_exact(const PassJob *j, int64 i0, int b, const double *D, int32 *lab, bool gaps)
 {
 	const Fit  *f = j->f;
-	double		margin[SEG_KM_BLOCK];
-	double		cmax2 = 0.0;
+	double		margin[SEG_KM_BLOCK],
+				best[SEG_KM_BLOCK];
+	double		cmax2 = 0.0,
+				gap_min = INFINITY;
 
-	SEG_AVX2_OR_SSE2(block_labels, D, b, j->cnorm, f->k, lab, margin);
+	SEG_AVX2_OR_SSE2(block_labels, D, b, j->cnorm, f->k, lab, best, margin);
 	for (int q = 0; q < f->k; q++)
 		cmax2 = Max(cmax2, 2.0 * j->cnorm[q]);
 	for (int r = 0; r < b; r++)
-		if (margin[r] <= j->tie_slack * (f->xnorm[i0 + r] + cmax2))
+	{
+		double		scale = f->xnorm[i0 + r] + cmax2;
+
+		if (margin[r] <= j->tie_slack * scale)
 		{
 			const double *x = f->X + (i0 + r) * f->d;
-			double		best = seg_sqdist(x, j->C, f->d);
+			double		bestd = seg_sqdist(x, j->C, f->d);
 
 			lab[r] = 0;
 			for (int q = 1; q < f->k; q++)
 			{
 				double		v = seg_sqdist(x, j->C + (size_t) q * f->d, f->d);
 
-				if (v < best)
+				if (v < bestd)
 				{
-					best = v;
+					bestd = v;
 					lab[r] = q;
 				}
 			}
+			gap_min = 0.0;
 		}
+		else if (gaps)
+		{
+			/* the exact squared distances are within err of the dgemm values */
+			double		err = 0.25 * j->tie_slack * scale,
+						d1 = best[r] + f->xnorm[i0 + r] + err,
+						d2 = best[r] + margin[r] + f->xnorm[i0 + r] - err,
+						s1 = sqrt(d1 > 0.0 ? d1 : 0.0),
+						s2 = sqrt(d2 > 0.0 ? d2 : 0.0),
+						g = (s2 - s1) - 4.0 * DBL_EPSILON * (s1 + s2);
+
+			gap_min = g < gap_min ? g : gap_min;
+		}
+	}
+	return gap_min;
 }
 
 /* ‖x − C[label]‖² of rows [i0, i0 + b) into the inertia (and dist) */
@@ -1045,6 +1076,8 @@ pass_chunk(void *arg, int slot, int64 c)
 	int64		changed = 0,
 				lo,
 				hi;
+	double		gap,
+				gap_min = S->gap[slot];
 
 	chunk_range(f, c, &lo, &hi);
 	for (int64 i0 = lo; i0 < hi; i0 += f->block)
@@ -1053,7 +1086,8 @@ pass_chunk(void *arg, int slot, int64 c)
 
 		/* -2 x.c only: ‖x‖² does not change the argmin */
 		block_dot_t(f, i0, b, j->Ct, k, D);
-		block_labels_exact(j, i0, b, D, lab);
+		gap = block_labels_exact(j, i0, b, D, lab, j->lloyd);
+		gap_min = gap < gap_min ? gap : gap_min;
 		for (int r = 0; r < b; r++)
 		{
 			changed += (j->labels[i0 + r] != lab[r]);
@@ -1070,6 +1104,7 @@ pass_chunk(void *arg, int slot, int64 c)
 			block_inertia(j, i0, b, lab, S->bins + (size_t) slot * SEG_EXP_BINS);
 	}
 	S->changed[slot] += changed;
+	S->gap[slot] = gap_min;
 }
 
 /*
@@ -1140,7 +1175,7 @@ label_dist_chunk(void *arg, int slot, int64 c)
 		j->dist[i] = seg_sqdist(f->X + i * f->d, j->C + (size_t) j->labels[i] * f->d, f->d);
 }
 
-static void
+static bool
 relocate_if_empty(const Fit *f, const double *C, const int32 *labels, double *dist, Sums *S)
 {
 	for (int q = 0; q < f->k; q++)
@@ -1151,8 +1186,9 @@ relocate_if_empty(const Fit *f, const double *C, const int32 *labels, double *di
 			/* distances only when a cluster is empty: most passes never need them */
 			seg_run_chunks(f->nchunks, label_dist_chunk, &job);
 			relocate_empty(f, labels, dist, S);
-			return;
+			return true;
 		}
+	return false;
 }
 
 /* ---------- Lloyd ---------- */
@@ -1162,12 +1198,19 @@ relocate_if_empty(const Fit *f, const double *C, const int32 *labels, double *di
  * *tol < 0: the first pass's sums set it.  *final is set when the last
  * pass's labels and counts (in S) are those of the returned centres, so
  * the final assignment needs only the inertia.
+ *
+ * When every row's nearest centre is nearer than its second by more than
+ * twice the largest centre shift, no label can change in the next pass (the
+ * triangle inequality, with slack for rounding): that pass would find
+ * strict convergence and leave the centres as they are, so it is counted
+ * without being run.  The model is the one the pass would give.
  */
 static int
 run_lloyd(const Fit *f, double *C, double *tol, double tol_rel, int max_iter, int restart,
 		  int32 *labels, double *dist, Sums *S, bool *converged, bool *final)
 {
 	double	   *next = palloc(sizeof(double) * f->k * f->d);
+	double	   *shifts = palloc(sizeof(double) * f->k);
 	int			it;
 
 	*converged = false;
@@ -1177,13 +1220,16 @@ run_lloyd(const Fit *f, double *C, double *tol, double tol_rel, int max_iter, in
 	for (it = 0; it < max_iter; it++)
 	{
 		int64		changed;
-		double		shift;
+		double		shift,
+					max_shift = 0.0;
+		bool		relocated;
+
 		CHECK_FOR_INTERRUPTS();
 		changed = assign_pass(f, C, labels, NULL, S, true);
 		if (*tol < 0.0)
 			*tol = sums_tolerance(S, f->n, tol_rel);
-		relocate_if_empty(f, C, labels, dist, S);
-		shift = update_centres(f, S, C, next, NULL);
+		relocated = relocate_if_empty(f, C, labels, dist, S);
+		shift = update_centres(f, S, C, next, shifts);
 		/* centres that did not move: this pass assigned the rows to the final ones */
 		*final = memcmp(C, next, sizeof(double) * f->k * f->d) == 0;
 		memcpy(C, next, sizeof(double) * f->k * f->d);
@@ -1197,8 +1243,21 @@ run_lloyd(const Fit *f, double *C, double *tol, double tol_rel, int max_iter, in
 			it++;
 			break;
 		}
+		for (int j = 0; j < f->k; j++)
+			max_shift = Max(max_shift, shifts[j]);
+		if (!relocated && it + 1 < max_iter && S->gap[0] > 2.0 * max_shift * (1.0 + 1e-9))
+		{
+			ereport(DEBUG1,
+					(errmsg_internal("kmeans restart %d iteration %d: no label can change (every gap exceeds %g, twice the largest shift)",
+									 restart, it + 2, 2.0 * max_shift)));
+			*converged = true;
+			*final = true;		/* S holds the labels' counts; the centres stay */
+			it += 2;
+			break;
+		}
 	}
 	pfree(next);
+	pfree(shifts);
 	return Min(it, max_iter);
 }
 
@@ -1676,6 +1735,7 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	INSTR_TIME_SET_CURRENT(t0);
 	fit_setup(&f, X, n, d, k, xnorm);
 	sum_sq = key_pass(&f, opt->seed, keys, maxabs, hist);
+	{instr_time tq; INSTR_TIME_SET_CURRENT(tq); INSTR_TIME_SUBTRACT(tq, t0); elog(DEBUG1, "HACK key pass %.1f", INSTR_TIME_GET_MILLISEC(tq));}
 	m = init_sample(&f, keys, hist, m, &sample, &snorm);
 	seg_free_big(keys);
 	pfree(hist);
