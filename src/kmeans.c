@@ -228,6 +228,16 @@ block_labels_avx2(const double *Dt, int b, const double *cnorm, int k, int32 *la
 }
 #endif
 
+#ifdef SEG_HAVE_AVX512_KERNELS
+__attribute__((target("avx512f")))
+static void
+block_labels_avx512(const double *Dt, int b, const double *cnorm, int k, int32 *labels,
+					double *best, double *margin)
+{
+	BLOCK_LABELS_BODY(seg_v8d, seg_v8i, 8)
+}
+#endif
+
 /*
  * Order-free sums.  A row's dgemm value may differ in its last bits with
  * the row's place in a block (OpenBLAS's edge kernels add in another
@@ -385,6 +395,16 @@ block_fixed_sums_avx2(const double *X, int b, int d, const int32 *lab, const dou
 					  int64 *bsum, size_t kd)
 {
 	BLOCK_FIXED_SUMS_BODY(seg_v4d, seg_v4i, 4)
+}
+#endif
+
+#ifdef SEG_HAVE_AVX512_KERNELS
+__attribute__((target("avx512f")))
+static void
+block_fixed_sums_avx512(const double *X, int b, int d, const int32 *lab, const double *scale,
+						int64 *bsum, size_t kd)
+{
+	BLOCK_FIXED_SUMS_BODY(seg_v8d, seg_v8i, 8)
 }
 #endif
 
@@ -950,6 +970,7 @@ typedef struct PassJob
 	const double *Ct;			/* C transposed, for block_dot_t */
 	const double *cnorm;
 	double		tie_slack;		/* margins up to tie_slack * (‖x‖² + 2 max ‖c‖²) are settled exactly */
+	double		gap_floor;		/* gaps at or below it cannot let run_lloyd skip a pass */
 	int32	   *labels;
 	double	   *dist;			/* final: the exact distance of each row, or NULL */
 	Sums	   *S;
@@ -986,20 +1007,20 @@ pass_done(PassJob *job)
 /*
  * The labels of rows [i0, i0 + b) from their block's dgemm values, rows near
  * a tie settled by exact distances (the first centre on an exact tie).
- * With gaps, returns the smallest over the rows of a lower bound on
+ * Returns the smallest of gap_min and, over the rows, a lower bound on
  * (distance to the second nearest centre) - (distance to the nearest), in
  * exact arithmetic: what run_lloyd needs to know that no label can change.
+ * Once below j->gap_floor it can no longer matter and is not refined.
  */
 static double
-block_labels_exact(const PassJob *j, int64 i0, int b, const double *D, int32 *lab, bool gaps)
+block_labels_exact(const PassJob *j, int64 i0, int b, const double *D, int32 *lab, double gap_min)
 {
 	const Fit  *f = j->f;
 	double		margin[SEG_KM_BLOCK],
 				best[SEG_KM_BLOCK];
-	double		cmax2 = 0.0,
-				gap_min = INFINITY;
+	double		cmax2 = 0.0;
 
-	SEG_AVX2_OR_SSE2(block_labels, D, b, j->cnorm, f->k, lab, best, margin);
+	SEG_WIDEST_KERNEL(block_labels, D, b, j->cnorm, f->k, lab, best, margin);
 	for (int q = 0; q < f->k; q++)
 		cmax2 = Max(cmax2, 2.0 * j->cnorm[q]);
 	for (int r = 0; r < b; r++)
@@ -1024,7 +1045,7 @@ block_labels_exact(const PassJob *j, int64 i0, int b, const double *D, int32 *la
 			}
 			gap_min = 0.0;
 		}
-		else if (gaps)
+		else if (gap_min > j->gap_floor)
 		{
 			/* the exact squared distances are within err of the dgemm values */
 			double		err = 0.25 * j->tie_slack * scale,
@@ -1076,8 +1097,7 @@ pass_chunk(void *arg, int slot, int64 c)
 	int64		changed = 0,
 				lo,
 				hi;
-	double		gap,
-				gap_min = S->gap[slot];
+	double		gap_min = S->gap[slot];
 
 	chunk_range(f, c, &lo, &hi);
 	for (int64 i0 = lo; i0 < hi; i0 += f->block)
@@ -1086,8 +1106,7 @@ pass_chunk(void *arg, int slot, int64 c)
 
 		/* -2 x.c only: ‖x‖² does not change the argmin */
 		block_dot_t(f, i0, b, j->Ct, k, D);
-		gap = block_labels_exact(j, i0, b, D, lab, j->lloyd);
-		gap_min = gap < gap_min ? gap : gap_min;
+		gap_min = block_labels_exact(j, i0, b, D, lab, gap_min);
 		for (int r = 0; r < b; r++)
 		{
 			changed += (j->labels[i0 + r] != lab[r]);
@@ -1096,7 +1115,7 @@ pass_chunk(void *arg, int slot, int64 c)
 		}
 		if (j->lloyd)
 		{
-			SEG_AVX2_OR_SSE2(block_fixed_sums, f->X + i0 * d, b, d, lab, S->scale,
+			SEG_WIDEST_KERNEL(block_fixed_sums, f->X + i0 * d, b, d, lab, S->scale,
 							 S->bsum + (size_t) slot * 2 * k * d, (size_t) k * d);
 			sums_flush_block(S, slot);
 		}
@@ -1113,7 +1132,8 @@ pass_chunk(void *arg, int slot, int64 c)
  * labels changed.
  */
 static int64
-assign_pass(const Fit *f, const double *C, int32 *labels, double *dist, Sums *S, bool lloyd)
+assign_pass(const Fit *f, const double *C, int32 *labels, double *dist, Sums *S, bool lloyd,
+			double gap_floor)
 {
 	PassJob		job = {0};
 
@@ -1121,6 +1141,7 @@ assign_pass(const Fit *f, const double *C, int32 *labels, double *dist, Sums *S,
 	job.labels = labels;
 	job.dist = dist;
 	job.lloyd = lloyd;
+	job.gap_floor = lloyd ? gap_floor : INFINITY;
 	sums_reset(S);
 	seg_run_chunks(f->nchunks, pass_chunk, &job);
 	sums_fold(S);
@@ -1225,7 +1246,12 @@ run_lloyd(const Fit *f, double *C, double *tol, double tol_rel, int max_iter, in
 		bool		relocated;
 
 		CHECK_FOR_INTERRUPTS();
-		changed = assign_pass(f, C, labels, NULL, S, true);
+		/*
+		 * A skip needs every gap above twice the largest shift, and a pass
+		 * that does not converge moves some centre by more than √(tol / k).
+		 */
+		changed = assign_pass(f, C, labels, NULL, S, true,
+							  *tol < 0.0 ? -INFINITY : 2.0 * sqrt(*tol / f->k));
 		if (*tol < 0.0)
 			*tol = sums_tolerance(S, f->n, tol_rel);
 		relocated = relocate_if_empty(f, C, labels, dist, S);
@@ -1670,7 +1696,7 @@ column_sums_chunk(void *arg, int slot, int64 c)
 	chunk_range(f, c, &lo, &hi);
 	for (int64 i0 = lo; i0 < hi; i0 += f->block)
 	{
-		SEG_AVX2_OR_SSE2(block_fixed_sums, f->X + i0 * f->d, (int) Min(f->block, hi - i0), f->d,
+		SEG_WIDEST_KERNEL(block_fixed_sums, f->X + i0 * f->d, (int) Min(f->block, hi - i0), f->d,
 						 zero, S->scale, S->bsum + (size_t) slot * 2 * S->k * S->d,
 						 (size_t) S->k * S->d);
 		sums_flush_block(S, slot);
@@ -1700,7 +1726,7 @@ seg_kmeans_assign_all(const double *X, int64 n, int d, const double *centroids, 
 
 	fit_setup(&f, X, n, d, k, xnorm);
 	sums_init(&S, k, d, maxabs, key_pass(&f, 0, NULL, maxabs, NULL));
-	(void) assign_pass(&f, centroids, labels, dist, &S, false);
+	(void) assign_pass(&f, centroids, labels, dist, &S, false, INFINITY);
 	inertia = exact_total(S.bins);
 	seg_free_big(xnorm);
 	pfree(f.D);
@@ -1735,7 +1761,6 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	INSTR_TIME_SET_CURRENT(t0);
 	fit_setup(&f, X, n, d, k, xnorm);
 	sum_sq = key_pass(&f, opt->seed, keys, maxabs, hist);
-	{instr_time tq; INSTR_TIME_SET_CURRENT(tq); INSTR_TIME_SUBTRACT(tq, t0); elog(DEBUG1, "HACK key pass %.1f", INSTR_TIME_GET_MILLISEC(tq));}
 	m = init_sample(&f, keys, hist, m, &sample, &snorm);
 	seg_free_big(keys);
 	pfree(hist);
@@ -1777,7 +1802,7 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 		if (final)
 			inertia_pass(&f, C, labels, &S);
 		else
-			(void) assign_pass(&f, C, labels, NULL, &S, false);
+			(void) assign_pass(&f, C, labels, NULL, &S, false, INFINITY);
 		inertia = exact_total(S.bins);
 		INSTR_TIME_SET_CURRENT(t3);
 		INSTR_TIME_SUBTRACT(t3, t2);

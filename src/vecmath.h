@@ -143,7 +143,7 @@ seg_sqdist_pair(const double *a, const double *b0, const double *b1, int d,
 	}
 }
 
-/* segment.vector_kernels: auto (AVX2 where the CPU has it) or sse2 (tests compare the two) */
+/* segment.vector_kernels: auto (AVX2 or AVX-512 where the CPU has it) or sse2 (tests compare them) */
 #define SEG_KERNELS_AUTO 0
 #define SEG_KERNELS_SSE2 1
 extern int	seg_vector_kernels;
@@ -156,6 +156,18 @@ extern int	seg_vector_kernels;
 	 fn##_avx2(__VA_ARGS__) : fn##_sse2(__VA_ARGS__))
 typedef double seg_v4d __attribute__((vector_size(32)));
 typedef int64 seg_v4i __attribute__((vector_size(32)));
+
+/*
+ * fn_avx512(...) where the CPU has AVX-512F, else as SEG_AVX2_OR_SSE2: for
+ * kernels whose lanes only compare, select and add integers or exact
+ * products, so every width gives the same bits.
+ */
+#define SEG_HAVE_AVX512_KERNELS 1
+#define SEG_WIDEST_KERNEL(fn, ...) \
+	(seg_vector_kernels == SEG_KERNELS_AUTO && __builtin_cpu_supports("avx512f") ? \
+	 fn##_avx512(__VA_ARGS__) : SEG_AVX2_OR_SSE2(fn, __VA_ARGS__))
+typedef double seg_v8d __attribute__((vector_size(64)));
+typedef int64 seg_v8i __attribute__((vector_size(64)));
 
 /*
  * seg_sqdist_pair on AVX2: the four accumulators of seg_sqdist in one
@@ -197,6 +209,7 @@ seg_sqdist_pair_avx2(const double *a, const double *b0, const double *b1, int d,
 
 #ifndef SEG_HAVE_AVX2_KERNELS
 #define SEG_AVX2_OR_SSE2(fn, ...) fn##_sse2(__VA_ARGS__)
+#define SEG_WIDEST_KERNEL(fn, ...) fn##_sse2(__VA_ARGS__)
 #endif
 
 #endif							/* SEG_VECMATH_H */
