@@ -267,3 +267,17 @@ FROM grid;
 SELECT segment.model_info(m) #> '{metrics,inertia}' AS exact_fit_inertia,
        (SELECT array_agg(DISTINCT c::int) FROM jsonb_array_elements_text(segment.model_info(m) -> 'cluster_sizes') c) AS sizes
 FROM (SELECT segment.kmeans_fit(f, 75, '{"seed": 2}') AS m FROM grid) t;
+
+-- empty clusters take the rows farthest from their centres (random init on
+-- heavy duplicates draws equal centres; the second is left empty), Lloyd and
+-- Elkan alike, in any row order
+CREATE TABLE dup AS
+SELECT i, CASE WHEN i = 1 THEN ARRAY[5.0, 5.0] WHEN i = 2 THEN ARRAY[10.0, 10.0]
+               ELSE ARRAY[0.0, 0.0] END::float8[] AS f
+FROM generate_series(1, 100) i;
+SELECT algorithm, segment.model_info(m) -> 'cluster_sizes' AS sizes,
+       segment.model_info(m) #> '{metrics,inertia}' AS inertia, pg_temp.centres(m) AS centres
+FROM (SELECT a AS algorithm,
+             (SELECT segment.kmeans_fit(f, 3, jsonb_build_object('seed', 1, 'init', 'random', 'algorithm', a)
+                                        ORDER BY i DESC) FROM dup) AS m
+      FROM unnest(ARRAY['lloyd', 'elkan']) a) t;

@@ -1197,16 +1197,20 @@ label_dist_chunk(void *arg, int slot, int64 c)
 }
 
 static bool
-relocate_if_empty(const Fit *f, const double *C, const int32 *labels, double *dist, Sums *S)
+relocate_if_empty(const Fit *f, const double *C, const int32 *labels, double **dist, Sums *S)
 {
 	for (int q = 0; q < f->k; q++)
 		if (S->counts[q] == 0)
 		{
-			DistJob		job = {f, C, labels, dist};
+			DistJob		job;
+
+			if (*dist == NULL)
+				*dist = alloc_rows(f->n, sizeof(double));	/* most fits never need it */
+			job = (DistJob) {f, C, labels, *dist};
 
 			/* distances only when a cluster is empty: most passes never need them */
 			seg_run_chunks(f->nchunks, label_dist_chunk, &job);
-			relocate_empty(f, labels, dist, S);
+			relocate_empty(f, labels, *dist, S);
 			return true;
 		}
 	return false;
@@ -1228,7 +1232,7 @@ relocate_if_empty(const Fit *f, const double *C, const int32 *labels, double *di
  */
 static int
 run_lloyd(const Fit *f, double *C, double *tol, double tol_rel, int max_iter, int restart,
-		  int32 *labels, double *dist, Sums *S, bool *converged, bool *final)
+		  int32 *labels, double **dist, Sums *S, bool *converged, bool *final)
 {
 	double	   *next = palloc(sizeof(double) * f->k * f->d);
 	double	   *shifts = palloc(sizeof(double) * f->k);
@@ -1740,7 +1744,7 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	int			k = opt->k;
 	double	   *xnorm = alloc_rows(n, sizeof(double));
 	int32	   *labels = alloc_rows(n, sizeof(int32));
-	double	   *dist = alloc_rows(n, sizeof(double));
+	double	   *dist = NULL;	/* Elkan's bounds, or Lloyd's relocation of empty clusters */
 	uint64	   *keys = alloc_rows(n, sizeof(uint64));
 	int64	   *hist = palloc0(sizeof(int64) << SEG_KM_HIST_BITS);
 	double	   *maxabs = palloc(sizeof(double) * d);
@@ -1768,7 +1772,10 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	closest = alloc_rows(m, sizeof(double));
 	sums_init(&S, k, d, maxabs, sum_sq);
 	if (opt->algorithm == SEG_ALGO_ELKAN && k > 1)
+	{
 		tol = tolerance_pass(&f, &S, opt->tol);
+		dist = alloc_rows(n, sizeof(double));
+	}
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
 	ereport(DEBUG1,
@@ -1795,7 +1802,7 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 		if (opt->algorithm == SEG_ALGO_ELKAN && k > 1)
 			iters = run_elkan(&f, C, tol, opt->max_iter, r, labels, dist, &S, &converged);
 		else
-			iters = run_lloyd(&f, C, &tol, opt->tol, opt->max_iter, r, labels, dist, &S,
+			iters = run_lloyd(&f, C, &tol, opt->tol, opt->max_iter, r, labels, &dist, &S,
 							  &converged, &final);
 		INSTR_TIME_SET_CURRENT(t2);
 		/* labels, sizes and inertia of the returned centres */
@@ -1827,7 +1834,8 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	}
 	seg_free_big(xnorm);
 	seg_free_big(labels);
-	seg_free_big(dist);
+	if (dist)
+		seg_free_big(dist);
 	seg_free_big(sample);
 	seg_free_big(snorm);
 	seg_free_big(closest);
