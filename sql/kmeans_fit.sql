@@ -281,3 +281,10 @@ FROM (SELECT a AS algorithm,
              (SELECT segment.kmeans_fit(f, 3, jsonb_build_object('seed', 1, 'init', 'random', 'algorithm', a)
                                         ORDER BY i DESC) FROM dup) AS m
       FROM unnest(ARRAY['lloyd', 'elkan']) a) t;
+
+-- the fixed-point sums keep every bit of features far from 1 in magnitude:
+-- the centres of equal rows are those rows exactly
+SELECT (SELECT array_agg(v ORDER BY v) FROM unnest(segment.centroids(m)) v)
+       = ARRAY[0, 0, 1e-300, 2e-300, 1e150, 2e150]::float8[] AS exact_centres
+FROM (SELECT segment.kmeans_fit(ARRAY[1e-300 * (i % 3), 1e150 * (i % 3)], 3, '{"seed": 4}') AS m
+      FROM generate_series(1, 90) i) t;

@@ -278,8 +278,8 @@ fixed_scales(const double *maxabs, int d, double *scale, double *unscale)
 
 		if (maxabs[t] > 0.0)
 			(void) frexp(maxabs[t], &e);	/* maxabs < 2^e */
-		e = SEG_FIX_BITS - e;
-		e = Max(Min(e, 1000), -1000);
+		/* 2^1023 at most: features below 2^-973 keep fewer bits, never overflow */
+		e = Max(Min(SEG_FIX_BITS - e, 1023), -1022);
 		scale[t] = ldexp(1.0, e);
 		unscale[t] = ldexp(1.0, -e);
 	}
@@ -866,7 +866,8 @@ sums_tolerance(const Sums *S, int64 n, double tol)
 /*
  * Empty clusters take the rows farthest from their centres (scikit-learn's
  * _relocate_empty_clusters_dense), equal distances ordered by the rows'
- * bytes, not their places; the (folded) sums and counts are updated to match.
+ * bytes, not their places, and a row equal to one already taken skipped;
+ * the (folded) sums and counts are updated to match.
  */
 static void
 relocate_empty(const Fit *f, const int32 *labels, const double *dist, Sums *S)
@@ -887,13 +888,18 @@ relocate_empty(const Fit *f, const int32 *labels, const double *dist, Sums *S)
 	{
 		int64		best = -1;
 
+		if (e > 0 && far[e - 1] < 0)
+		{
+			far[e] = -1;		/* no distinct row left */
+			continue;
+		}
 		for (int64 i = 0; i < f->n; i++)
 		{
 			bool		taken = false;
 
+			/* a row equal to one taken would give two equal centres */
 			for (int q = 0; q < e && !taken; q++)
-				taken = (far[q] == i) ||
-					memcmp(f->X + far[q] * f->d, f->X + i * f->d, sizeof(double) * f->d) == 0;
+				taken = memcmp(f->X + far[q] * f->d, f->X + i * f->d, sizeof(double) * f->d) == 0;
 			if (taken)
 				continue;
 			if (best < 0 || dist[i] > dist[best] ||
