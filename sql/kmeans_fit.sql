@@ -178,7 +178,7 @@ RESET statement_timeout;
 SELECT count(*) FROM slow;
 
 -- the final step's threads: the same model bit for bit whatever their number
--- (chunks are fixed by the data's shape and reduced in order)
+-- (k-means adds integers; k-means++ reduces its chunks in order)
 SET segment.fit_threads = 1;
 SELECT segment.kmeans_fit(f, 7, '{"seed": 3}') AS one_thread FROM slow \gset
 SET segment.fit_threads = 2;

@@ -4,6 +4,11 @@
  * Distances go through dgemm on blocks of rows (‖x‖² − 2x·c + ‖c‖²), fused
  * with the argmin and the accumulation of the new centroid sums, so one
  * Lloyd iteration is one sweep over X and needs O(block·k + k·d) scratch.
+ *
+ * The rows come in whatever order the plan gathered them, and the result
+ * must not depend on it: the init draws from a sample chosen and ordered by
+ * a seeded hash of each row (init_sample), sums are exact (fixed point and
+ * exponent bins), and labels near a tie are settled by exact distances.
  */
 #include "postgres.h"
 

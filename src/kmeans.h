@@ -3,7 +3,8 @@
  *
  * Semantics follow scikit-learn's KMeans (1.2+) so results can be compared
  * one to one: tolerance relative to the mean feature variance, greedy
- * k-means++ with 2 + floor(ln k) local trials, Lloyd or Elkan iterations,
+ * k-means++ with 2 + floor(ln k) local trials (drawn from a seeded sample of
+ * max(65536, 512 k) rows, all rows when fewer), Lloyd or Elkan iterations,
  * strict convergence when no label changes, relocation of empty clusters to
  * the points farthest from their centres, n_init restarts keeping the lowest
  * inertia, and a final assignment so labels, sizes and inertia match the
@@ -32,7 +33,7 @@ typedef struct SegKmeansOptions
 	int			n_init;			/* >= 1 restarts; the lowest inertia wins */
 	int			max_iter;		/* >= 1 iterations per restart */
 	double		tol;			/* >= 0, relative to the mean feature variance */
-	uint64		seed;			/* same seed and same rows in the same order -> same result */
+	uint64		seed;			/* same seed and same rows, in any order -> same result */
 	SegKmeansInit init;
 	SegKmeansAlgo algorithm;
 } SegKmeansOptions;
@@ -48,10 +49,12 @@ typedef struct SegKmeansResult
 } SegKmeansResult;
 
 /*
- * Fit k-means on X (n x d, row-major, finite).  Scratch memory comes from
- * CurrentMemoryContext (the caller runs this in a private context); the
- * caller has checked that X holds at least k distinct rows.  Calls
- * CHECK_FOR_INTERRUPTS() at least once per iteration and per block of rows.
+ * Fit k-means on X (n x d, row-major, finite), rows in any order: the result
+ * depends on the multiset of rows and the options only (init drawn from a
+ * seeded sample in key order, exact sums; see kmeans.c).  Scratch memory
+ * comes from CurrentMemoryContext (the caller runs this in a private
+ * context); the caller has checked that X holds at least k distinct rows.
+ * Calls CHECK_FOR_INTERRUPTS() at least once per iteration and per chunk.
  */
 extern void seg_kmeans_run(const double *X, int64 n, int d,
 						   const SegKmeansOptions *opt, SegKmeansResult *res);
