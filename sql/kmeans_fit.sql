@@ -252,6 +252,18 @@ SELECT segment.model_send(segment.kmeans_fit(f, 5, '{"seed": 9}' ORDER BY i))
 FROM slow;
 SELECT (SELECT sum(c::int) FROM jsonb_array_elements_text(segment.model_info(m) -> 'cluster_sizes') c) AS sizes_add_up
 FROM (SELECT segment.kmeans_fit(f, 5, '{"seed": 9}') AS m FROM slow) t;
+-- init_sample: 0 draws the init from every row (as scikit-learn does), a
+-- number of rows at least that many; k-means++ then reads all 100,000 rows
+SELECT segment.centroids(segment.kmeans_fit(f, 5, '{"seed": 9, "init_sample": 0}'))
+     = segment.centroids(segment.kmeans_fit(f, 5, '{"seed": 9, "init_sample": 100000}')) AS all_rows_either_way,
+       segment.centroids(segment.kmeans_fit(f, 5, '{"seed": 9, "init_sample": 0}'))
+     <> segment.centroids(segment.kmeans_fit(f, 5, '{"seed": 9}')) AS not_the_sampled_init,
+       segment.model_send(segment.kmeans_fit(f, 5, '{"seed": 9, "init_sample": 0}' ORDER BY i DESC))
+     = segment.model_send(segment.kmeans_fit(f, 5, '{"seed": 9, "init_sample": 0}')) AS all_rows_order_free,
+       segment.model_info(segment.kmeans_fit(f, 5, '{"seed": 9, "init_sample": 0}')) #> '{metrics,options}' AS options
+FROM slow;
+SELECT segment.kmeans_fit(f, 5, '{"init_sample": 4}') FROM slow;
+SELECT segment.kmeans_fit(f, 5, '{"init_sample": -1}') FROM slow;
 
 -- an integer grid: rows exactly equidistant from two centres (ties settled by
 -- exact distances, not by where a row sits in a dgemm block), so the same

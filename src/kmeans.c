@@ -1763,7 +1763,8 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	double	   *sample,
 			   *snorm,
 			   *closest;
-	int64		m = Min(n, Max(SEG_KM_INIT_ROWS, (int64) 512 * k));
+	int64		m = opt->init_sample == 0 ? n :
+		Min(n, opt->init_sample > 0 ? opt->init_sample : Max(SEG_KM_INIT_ROWS, (int64) 512 * k));
 	double		tol = -1.0,		/* Lloyd's first pass computes it */
 				sum_sq;
 	pg_prng_state rng;

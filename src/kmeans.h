@@ -36,6 +36,7 @@ typedef struct SegKmeansOptions
 	uint64		seed;			/* same seed and same rows, in any order -> same result */
 	SegKmeansInit init;
 	SegKmeansAlgo algorithm;
+	int			init_sample;	/* rows the init draws from: 0 all, -1 max(65536, 512 k) */
 } SegKmeansOptions;
 
 typedef struct SegKmeansResult

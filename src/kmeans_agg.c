@@ -81,6 +81,7 @@ parse_options(Jsonb *j, int k, SegKmeansOptions *o, int *k_min)
 	o->seed = 0;
 	o->init = SEG_INIT_KMEANSPP;
 	o->algorithm = SEG_ALGO_LLOYD;
+	o->init_sample = -1;
 
 	if (j != NULL)
 	{
@@ -120,6 +121,12 @@ parse_options(Jsonb *j, int k, SegKmeansOptions *o, int *k_min)
 			}
 			else if (strcmp(key, "max_iter") == 0)
 				o->max_iter = int_option(&v, key, 1, 1000000);
+			else if (strcmp(key, "init_sample") == 0)
+			{
+				o->init_sample = int_option(&v, key, 0, PG_INT32_MAX);
+				if (o->init_sample > 0 && o->init_sample < k)
+					bad_option(key, "0 (every row) or at least k");
+			}
 			else if (strcmp(key, "tol") == 0)
 			{
 				o->tol = numeric_option(&v, key);
@@ -148,7 +155,7 @@ parse_options(Jsonb *j, int k, SegKmeansOptions *o, int *k_min)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown kmeans_fit option \"%s\"", key),
-						 errhint("Valid options are seed, n_init, max_iter, tol, init and algorithm.")));
+						 errhint("Valid options are seed, n_init, max_iter, tol, init, init_sample and algorithm.")));
 		}
 	}
 	if (!n_init_given && o->init == SEG_INIT_RANDOM)
@@ -160,10 +167,14 @@ parse_options(Jsonb *j, int k, SegKmeansOptions *o, int *k_min)
 	else
 		appendStringInfoChar(&canon, '{');
 	appendStringInfo(&canon, "\"seed\": " UINT64_FORMAT ", \"n_init\": %d, \"max_iter\": %d, "
-					 "\"tol\": %s, \"init\": \"%s\", \"algorithm\": \"%s\"}",
+					 "\"tol\": %s, \"init\": \"%s\", \"algorithm\": \"%s\"",
 					 o->seed, o->n_init, o->max_iter, float8out_internal(o->tol),
 					 o->init == SEG_INIT_KMEANSPP ? "k-means++" : "random",
 					 o->algorithm == SEG_ALGO_LLOYD ? "lloyd" : "elkan");
+	/* only when given: the default leaves the text (and the models) as they were */
+	if (o->init_sample >= 0)
+		appendStringInfo(&canon, ", \"init_sample\": %d", o->init_sample);
+	appendStringInfoChar(&canon, '}');
 	return canon.data;
 }
 

@@ -7,7 +7,6 @@
 - silhouette, davies_bouldin, calinski_harabasz, adjusted_rand equal to
   scikit-learn's to 1e-9 relative on the same rows and labels.
 """
-import io
 import os
 import sys
 
@@ -16,6 +15,9 @@ import psycopg2
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 from sklearn import metrics
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from segtest import copy_rows  # noqa: E402
 
 DB = f"segtest_sklearn_{os.getpid()}"
 failures = []
@@ -34,14 +36,16 @@ def load(cur, table, X, labels=None):
     cur.executemany(f"INSERT INTO {table} VALUES (%s, %s, %s)", rows)
 
 
-def load_copy(cur, table, X):
-    """COPY for large tables (INSERT row by row takes minutes)."""
-    cur.execute(f"CREATE TABLE {table} (id int, f float8[])")
-    buf = io.StringIO()
-    for i, x in enumerate(X):
-        buf.write(f"{i}\t{{{','.join(repr(float(v)) for v in x)}}}\n")
-    buf.seek(0)
-    cur.copy_expert(f"COPY {table} FROM STDIN", buf)
+def same_partition(cur, table, X, k, name):
+    """kmeans_fit's labels (kmeans_assign) against KMeans's: adjusted Rand must be 1."""
+    cur.execute(f"SELECT segment.kmeans_fit(f, {k}, '{{\"seed\": 1}}') FROM {table}")
+    model = cur.fetchone()[0]
+    cur.execute(f"SELECT array_agg(segment.kmeans_assign(f, %s::segment.model) ORDER BY id) FROM {table}",
+                (model,))
+    ours = np.array(cur.fetchone()[0])
+    sk = KMeans(n_clusters=k, n_init=1, random_state=0).fit(X)
+    ari = metrics.adjusted_rand_score(sk.labels_, ours)
+    check(name, ari == 1.0, f"adjusted Rand {ari}")
 
 
 def rel(a, b):
@@ -62,14 +66,7 @@ def main():
         X, _ = make_blobs(n_samples=3000, n_features=5, centers=6, cluster_std=0.5,
                           center_box=(-50, 50), random_state=3)
         load(cur, "sep", X)
-        cur.execute("SELECT segment.kmeans_fit(f, 6, '{\"seed\": 1}') FROM sep")
-        model = cur.fetchone()[0]
-        cur.execute("SELECT array_agg(segment.kmeans_assign(f, %s::segment.model) ORDER BY id) FROM sep",
-                    (model,))
-        ours = np.array(cur.fetchone()[0])
-        sk = KMeans(n_clusters=6, n_init=1, random_state=0).fit(X)
-        ari = metrics.adjusted_rand_score(sk.labels_, ours)
-        check("separated blobs, same partition", ari == 1.0, f"adjusted Rand {ari}")
+        same_partition(cur, "sep", X, 6, "separated blobs, same partition")
 
         # 2. overlapping blobs: inertia within 0.1%
         Y, _ = make_blobs(n_samples=20000, n_features=8, centers=8, cluster_std=4.0,
@@ -108,18 +105,11 @@ def main():
         # over all): the same partition on separated blobs, inertia within 0.1% overlapping
         X, _ = make_blobs(n_samples=100000, n_features=5, centers=6, cluster_std=0.5,
                           center_box=(-50, 50), random_state=4)
-        load_copy(cur, "bigsep", X)
-        cur.execute("SELECT segment.kmeans_fit(f, 6, '{\"seed\": 1}') FROM bigsep")
-        model = cur.fetchone()[0]
-        cur.execute("SELECT array_agg(segment.kmeans_assign(f, %s::segment.model) ORDER BY id) FROM bigsep",
-                    (model,))
-        ours = np.array(cur.fetchone()[0])
-        sk = KMeans(n_clusters=6, n_init=1, random_state=0).fit(X)
-        ari = metrics.adjusted_rand_score(sk.labels_, ours)
-        check("100,000 separated rows (sampled init), same partition", ari == 1.0, f"adjusted Rand {ari}")
+        copy_rows(cur, "bigsep", X)
+        same_partition(cur, "bigsep", X, 6, "100,000 separated rows (sampled init), same partition")
         Y, _ = make_blobs(n_samples=200000, n_features=8, centers=8, cluster_std=4.0,
                           center_box=(-10, 10), random_state=6)
-        load_copy(cur, "bigovl", Y)
+        copy_rows(cur, "bigovl", Y)
         cur.execute("SELECT segment.model_info(segment.kmeans_fit(f, 12, %s::jsonb)) -> 'metrics' FROM bigovl",
                     ('{"seed": 2, "n_init": 3, "max_iter": 300, "tol": 0.0001}',))
         m = cur.fetchone()[0]

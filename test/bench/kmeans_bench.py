@@ -11,13 +11,16 @@ drawn in [-10, 10]) for 1-2, well separated (sigma 1, centres in [-100, 100])
 for 3.  Environment: PGHOST/PGPORT/PGUSER of a cluster with segment installed.
 BENCH_ROWS overrides the row count (for a quick look).
 """
-import io
 import os
+import sys
 import time
 
 import numpy as np
 import psycopg2
 from sklearn.cluster import KMeans
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from segtest import copy_rows  # noqa: E402
 
 N = int(os.environ.get("BENCH_ROWS", "1000000"))
 D = 16
@@ -33,12 +36,7 @@ def blobs(n, sigma, spread, seed):
 
 def load(cur, table, X):
     cur.execute(f"DROP TABLE IF EXISTS {table}")
-    cur.execute(f"CREATE TABLE {table} (id int, f float8[])")
-    buf = io.StringIO()
-    for i, row in enumerate(X):
-        buf.write(f"{i}\t{{{','.join(repr(float(v)) for v in row)}}}\n")
-    buf.seek(0)
-    cur.copy_expert(f"COPY {table} FROM STDIN", buf)
+    copy_rows(cur, table, X)
     cur.execute(f"VACUUM ANALYZE {table}")
 
 

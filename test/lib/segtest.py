@@ -1,5 +1,6 @@
 """Shared pieces of the Python test scripts in test/ (this folder is not run as a test)."""
 import gzip
+import io
 import os
 import sys
 
@@ -43,6 +44,17 @@ def load_online_retail(cur):
         SELECT customer_id, invoice_no, invoice_date, quantity * unit_price AS amount
         FROM online_retail""")
     cur.execute("ANALYZE online_retail")
+
+
+def copy_rows(cur, table, X):
+    """Table `table` (id int, f float8[]) with the rows of X, through COPY
+    (INSERT row by row takes minutes for a million rows)."""
+    cur.execute(f"CREATE TABLE {table} (id int, f float8[])")
+    buf = io.StringIO()
+    for i, x in enumerate(X):
+        buf.write(f"{i}\t{{{','.join(repr(float(v)) for v in x)}}}\n")
+    buf.seek(0)
+    cur.copy_expert(f"COPY {table} FROM STDIN", buf)
 
 
 def timed(cur, sql, repeat=3):
