@@ -14,6 +14,7 @@
 
 #include <math.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -23,6 +24,7 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "kmeans.h"
 #include "metrics.h"
@@ -441,8 +443,10 @@ prepare_fit(FunctionCallInfo fcinfo, const char *name, SegKmeansOptions *o, int 
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
 	ereport(DEBUG1,
-			(errmsg_internal("%s: %lld rows %sin %.1f ms", name, (long long) s->n,
-							 sort ? "in canonical order " : "checked ", INSTR_TIME_GET_MILLISEC(t1))));
+			(errmsg_internal("%s: %lld rows %sin %.1f ms, %.1f ms into the statement", name,
+							 (long long) s->n, sort ? "in canonical order " : "checked ",
+							 INSTR_TIME_GET_MILLISEC(t1),
+							 (double) (GetCurrentTimestamp() - GetCurrentStatementStartTimestamp()) / 1000.0)));
 	if (ndistinct < o->k)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
