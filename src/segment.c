@@ -87,8 +87,9 @@ _PG_init(void)
 							NULL, assign_kept_fit_memory, NULL);
 	DefineCustomEnumVariable("segment.vector_kernels",
 							 "Which vector kernels distances and k-means passes use.",
-							 "auto uses AVX2 where the CPU has it, sse2 never does; both give "
-							 "the same results bit for bit (the tests compare them).",
+							 "auto uses AVX2 (and AVX-512 for k-means labels and sums) where the "
+							 "CPU has it, sse2 never does; all give the same results bit for bit "
+							 "(the tests compare them).",
 							 &seg_vector_kernels,
 							 SEG_KERNELS_AUTO, vector_kernels_options,
 							 PGC_USERSET, 0,
