@@ -14,6 +14,7 @@ OBJS = \
 	src/model_cache.o \
 	src/kmeans_assign.o \
 	src/rows_state.o \
+	src/kmeans_sample.o \
 	src/kmeans_agg.o \
 	src/kmeans_step.o \
 	src/big_alloc.o src/fit_threads.o src/kmeans.o \

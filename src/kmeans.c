@@ -25,8 +25,9 @@
 #include "big_alloc.h"
 #include "fit_threads.h"
 #include "kmeans.h"
-#include "rows_state.h"
+#include "kmeans_sample.h"
 #include "vecmath.h"
+#include "exact_sums.h"
 
 #define SEG_KM_BLOCK 2048		/* rows per dgemm: the block's distances and rows stay in L2 for the argmin and sums */
 #define SEG_KM_BLOCK_MIN 256
@@ -242,106 +243,6 @@ block_labels_avx512(const double *Dt, int b, const double *cnorm, int k, int32 *
 	BLOCK_LABELS_BODY(seg_v8d, seg_v8i, 8)
 }
 #endif
-
-/*
- * Order-free sums.  A row's dgemm value may differ in its last bits with
- * the row's place in a block (OpenBLAS's edge kernels add in another
- * order), and floating-point sums depend on the order of their terms; the
- * rows held are in whatever order the plan delivered them.  So the centre
- * sums are exact integer sums of the rows in fixed point (per feature a
- * power-of-two scale that brings its largest |x| just under 2^50, and 50
- * more bits below the point; sums of a block of 2048 rows fit in int64),
- * and the inertia an exact sum of the distances' binary mantissas by
- * exponent.  Integer sums do not care in which order, or on which thread,
- * rows are added: the model is a function of the multiset of rows.
- */
-#define SEG_FIX_BITS 50
-#define SEG_FIX_MAGIC 6755399441055744.0	/* 1.5 * 2^52: v + it rounds v to an integer in the low bits */
-#define SEG_FIX_MAGIC_BITS INT64CONST(0x4338000000000000)
-#define SEG_EXP_BINS 2048
-
-typedef __int128 seg_i128;
-
-/* round(v) for |v| < 2^51, by the magic number: the same bits as the vector kernels */
-static inline int64
-seg_fix_round(double v)
-{
-	double		t = v + SEG_FIX_MAGIC;
-	int64		q;
-
-	memcpy(&q, &t, sizeof(q));
-	return q - SEG_FIX_MAGIC_BITS;
-}
-
-/* Per feature: x * scale[t] is below 2^50 in magnitude; unscale[t] = 1 / scale[t]. */
-static void
-fixed_scales(const double *maxabs, int d, double *scale, double *unscale)
-{
-	for (int t = 0; t < d; t++)
-	{
-		int			e = 0;
-
-		if (maxabs[t] > 0.0)
-			(void) frexp(maxabs[t], &e);	/* maxabs < 2^e */
-		/* 2^1023 at most: features below 2^-973 keep fewer bits, never overflow */
-		e = Max(Min(SEG_FIX_BITS - e, 1023), -1022);
-		scale[t] = ldexp(1.0, e);
-		unscale[t] = ldexp(1.0, -e);
-	}
-}
-
-/* bins[exponent] += mantissa: an exact sum of non-negative finite doubles */
-static inline void
-exact_add(seg_i128 *bins, double v)
-{
-	uint64		bits;
-	int			e;
-	uint64		m;
-
-	memcpy(&bits, &v, sizeof(bits));
-	e = (int) (bits >> 52) & 2047;
-	m = bits & ((UINT64CONST(1) << 52) - 1);
-	if (e != 0)
-		m |= UINT64CONST(1) << 52;
-	bins[e] += m;
-}
-
-/* The value of exact sums, added from the smallest exponent up: a function of the bins only. */
-static double
-exact_total(const seg_i128 *bins)
-{
-	long double t = 0.0L;
-
-	for (int e = 0; e < SEG_EXP_BINS; e++)
-		if (bins[e] != 0)
-			t += ldexpl((long double) bins[e], Max(e, 1) - 1075);
-	return (double) t;
-}
-
-/*
- * A value in fixed point is two integers: hi = round(x * scale) and lo =
- * round((x * scale - hi) * 2^50), so every x within 2^48 of its feature's
- * largest |x| is held exactly (the mean of equal rows is that row, bit for
- * bit).  Both are below 2^50 in magnitude.
- */
-#define SEG_FIX_LO 1125899906842624.0	/* 2^50 */
-
-static inline void
-seg_fix_split(double x, double scale, int64 *hi, int64 *lo)
-{
-	double		v = x * scale,
-				h = (v + SEG_FIX_MAGIC) - SEG_FIX_MAGIC;
-
-	*hi = seg_fix_round(v);
-	*lo = seg_fix_round((v - h) * SEG_FIX_LO);
-}
-
-/* The value of fixed-point sums hi + lo / 2^50, unscaled: a function of the integers alone. */
-static inline long double
-seg_fix_value(seg_i128 hi, seg_i128 lo, double unscale)
-{
-	return ((long double) hi + (long double) lo / SEG_FIX_LO) * unscale;
-}
 
 /*
  * bsum[lab[r]] += the fixed-point row r (hi parts; lo parts kd further on),
@@ -1478,224 +1379,6 @@ run_elkan(const Fit *f, double *C, double tol, int max_iter, int restart,
 /* ---------- driver ---------- */
 
 #define SEG_KM_INIT_ROWS 65536	/* k-means++ draws from this many rows at least, 512 per cluster */
-#define SEG_KM_HIST_BITS 12
-
-/*
- * One pass for what every later pass needs: ‖x‖² of each row (and their
- * exact sum), the largest |x| per feature, and the order keys.
- */
-typedef struct KeyJob
-{
-	const Fit  *f;
-	uint64		seed;
-	uint64	   *keys;			/* n, or NULL */
-	double	   *xnorm;			/* n */
-	double	   *maxabs;			/* slots x d */
-	int64	   *hist;			/* slots x 2^SEG_KM_HIST_BITS: the keys' top bits */
-	seg_i128   *bins;			/* slots x SEG_EXP_BINS: Σ ‖x‖² */
-} KeyJob;
-
-static void
-key_chunk(void *arg, int slot, int64 c)
-{
-	KeyJob	   *j = (KeyJob *) arg;
-	const Fit  *f = j->f;
-	int			d = f->d;
-	double	   *mx = j->maxabs + (size_t) slot * d;
-	int64	   *hist = j->hist + ((size_t) slot << SEG_KM_HIST_BITS);
-	seg_i128   *bins = j->bins + (size_t) slot * SEG_EXP_BINS;
-	int64		lo,
-				hi,
-				i;
-
-	chunk_range(f, c, &lo, &hi);
-	/* four rows at a time: four independent sums, and a quarter of the maxima's updates */
-	for (i = lo; i + 4 <= hi; i += 4)
-	{
-		const double *x0 = f->X + i * d,
-				   *x1 = x0 + d,
-				   *x2 = x1 + d,
-				   *x3 = x2 + d;
-		double		n0 = 0.0,
-					n1 = 0.0,
-					n2 = 0.0,
-					n3 = 0.0;
-
-		for (int t = 0; t < d; t++)
-		{
-			double		a01 = Max(fabs(x0[t]), fabs(x1[t])),
-						a23 = Max(fabs(x2[t]), fabs(x3[t])),
-						a = Max(a01, a23);
-
-			n0 += x0[t] * x0[t];
-			n1 += x1[t] * x1[t];
-			n2 += x2[t] * x2[t];
-			n3 += x3[t] * x3[t];
-			mx[t] = a > mx[t] ? a : mx[t];
-		}
-		j->xnorm[i] = n0;
-		j->xnorm[i + 1] = n1;
-		j->xnorm[i + 2] = n2;
-		j->xnorm[i + 3] = n3;
-	}
-	for (; i < hi; i++)
-	{
-		const double *x = f->X + i * d;
-		double		xn = 0.0;
-
-		for (int t = 0; t < d; t++)
-		{
-			xn += x[t] * x[t];
-			mx[t] = fabs(x[t]) > mx[t] ? fabs(x[t]) : mx[t];
-		}
-		j->xnorm[i] = xn;
-	}
-	for (i = lo; i < hi; i++)
-	{
-		exact_add(bins, j->xnorm[i]);
-		if (j->keys)
-		{
-			uint64		key = seg_row_order_key(d, j->seed, f->X + i * d);
-
-			j->keys[i] = key;
-			hist[key >> (64 - SEG_KM_HIST_BITS)]++;
-		}
-	}
-}
-
-/* The key pass; maxabs (d) and hist (2^SEG_KM_HIST_BITS, when keys) come back folded; returns Σ ‖x‖². */
-static double
-key_pass(const Fit *f, uint64 seed, uint64 *keys, double *maxabs, int64 *hist)
-{
-	int			slots = seg_fit_threads();
-	KeyJob		job = {f, seed, keys, (double *) f->xnorm,
-		palloc0(sizeof(double) * slots * f->d),
-		palloc0(sizeof(int64) * ((size_t) slots << SEG_KM_HIST_BITS)),
-	palloc0(sizeof(seg_i128) * slots * SEG_EXP_BINS)};
-	double		sum_sq;
-
-	seg_run_chunks(f->nchunks, key_chunk, &job);
-	memset(maxabs, 0, sizeof(double) * f->d);
-	for (int sl = 0; sl < slots; sl++)
-	{
-		for (int t = 0; t < f->d; t++)
-			maxabs[t] = Max(maxabs[t], job.maxabs[sl * f->d + t]);
-		if (hist)
-			for (int b = 0; b < (1 << SEG_KM_HIST_BITS); b++)
-				hist[b] += job.hist[((size_t) sl << SEG_KM_HIST_BITS) + b];
-		if (sl > 0)
-			for (int e = 0; e < SEG_EXP_BINS; e++)
-				job.bins[e] += job.bins[sl * SEG_EXP_BINS + e];
-	}
-	sum_sq = exact_total(job.bins);
-	pfree(job.maxabs);
-	pfree(job.hist);
-	pfree(job.bins);
-	return sum_sq;
-}
-
-typedef struct KeyedRow
-{
-	uint64		key;
-	int64		row;
-} KeyedRow;
-
-/* Sort by key (LSD radix, 8 bits a pass; passes where all share the byte are skipped). */
-static void
-radix_sort_keyed(KeyedRow *a, int64 n)
-{
-	KeyedRow   *tmp = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(KeyedRow) * Max(n, 1));
-	int64		count[256];
-
-	for (int shift = 0; shift < 64; shift += 8)
-	{
-		int64		pos = 0;
-		bool		one = false;
-		KeyedRow   *t;
-
-		memset(count, 0, sizeof(count));
-		for (int64 i = 0; i < n; i++)
-			count[(a[i].key >> shift) & 255]++;
-		for (int b = 0; b < 256; b++)
-		{
-			int64		c = count[b];
-
-			one = one || c == n;
-			count[b] = pos;
-			pos += c;
-		}
-		if (one)
-			continue;
-		for (int64 i = 0; i < n; i++)
-			tmp[count[(a[i].key >> shift) & 255]++] = a[i];
-		t = a;
-		memcpy(t, tmp, sizeof(KeyedRow) * n);
-	}
-	pfree(tmp);
-}
-
-/*
- * The rows k-means++ and random init draw from: the m rows with the
- * smallest (order key, bytes), in that order, copied to *sample (m x d) with
- * their ‖x‖² in *snorm.  The keys are a seeded hash of each row, so this is
- * a uniform seeded sample, and all rows in the canonical order when n <= m:
- * a function of the multiset of rows, not of the order they came in.
- */
-static int64
-init_sample(const Fit *f, const uint64 *keys, const int64 *hist, int64 m,
-			double **sample, double **snorm)
-{
-	uint64		bound = PG_UINT64_MAX;
-	int64		c = 0,
-				held = f->n;
-	KeyedRow   *a;
-	int			d = f->d;
-
-	if (m < f->n)
-	{
-		/* every row whose key's top bits are within the first buckets holding m rows */
-		int64		cum = 0;
-		int			b;
-
-		for (b = 0; b < (1 << SEG_KM_HIST_BITS) - 1; b++)
-			if ((cum += hist[b]) >= m)
-				break;
-		if (b < (1 << SEG_KM_HIST_BITS) - 1)
-		{
-			bound = (((uint64) b + 1) << (64 - SEG_KM_HIST_BITS)) - 1;
-			held = cum;
-		}
-	}
-	a = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(KeyedRow) * Max(held, 1));
-	for (int64 i = 0; i < f->n; i++)
-		if (keys[i] <= bound)
-		{
-			a[c].key = keys[i];
-			a[c++].row = i;
-		}
-	Assert(c == held);
-	radix_sort_keyed(a, c);
-	/* equal keys: by the rows' bytes (rows with equal bytes are interchangeable) */
-	for (int64 i = 1; i < c; i++)
-		for (int64 y = i; y > 0 && a[y].key == a[y - 1].key &&
-			 memcmp(f->X + a[y].row * d, f->X + a[y - 1].row * d, sizeof(double) * d) < 0; y--)
-		{
-			KeyedRow	t = a[y];
-
-			a[y] = a[y - 1];
-			a[y - 1] = t;
-		}
-	m = Min(m, c);
-	*sample = alloc_rows(m, sizeof(double) * d);
-	*snorm = alloc_rows(m, sizeof(double));
-	for (int64 i = 0; i < m; i++)
-	{
-		memcpy(*sample + i * d, f->X + a[i].row * d, sizeof(double) * d);
-		(*snorm)[i] = f->xnorm[a[i].row];
-	}
-	pfree(a);
-	return m;
-}
 
 /* Elkan's tolerance: the column sums, as a Lloyd pass with one cluster would add them. */
 static void
@@ -1735,12 +1418,13 @@ seg_kmeans_assign_all(const double *X, int64 n, int d, const double *centroids, 
 {
 	double	   *xnorm = alloc_rows(n, sizeof(double));
 	double	   *maxabs = palloc(sizeof(double) * d);
+	SegKmRows	rows = {X, n, d, xnorm};
 	Fit			f;
 	Sums		S;
 	double		inertia;
 
 	fit_setup(&f, X, n, d, k, xnorm);
-	sums_init(&S, k, d, maxabs, key_pass(&f, 0, NULL, maxabs, NULL));
+	sums_init(&S, k, d, maxabs, seg_km_row_facts(&rows, 0, NULL, maxabs, NULL));
 	(void) assign_pass(&f, centroids, labels, dist, &S, false, INFINITY);
 	inertia = exact_total(S.bins);
 	seg_free_big(xnorm);
@@ -1754,6 +1438,7 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 {
 	int			k = opt->k;
 	double	   *xnorm = alloc_rows(n, sizeof(double));
+	SegKmRows	rows = {X, n, d, xnorm};
 	int32	   *labels = alloc_rows(n, sizeof(int32));
 	double	   *dist = NULL;	/* Elkan's bounds, or Lloyd's relocation of empty clusters */
 	uint64	   *keys = alloc_rows(n, sizeof(uint64));
@@ -1776,8 +1461,8 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 
 	INSTR_TIME_SET_CURRENT(t0);
 	fit_setup(&f, X, n, d, k, xnorm);
-	sum_sq = key_pass(&f, opt->seed, keys, maxabs, hist);
-	m = init_sample(&f, keys, hist, m, &sample, &snorm);
+	sum_sq = seg_km_row_facts(&rows, opt->seed, keys, maxabs, hist);
+	m = seg_km_init_sample(&rows, keys, hist, m, &sample, &snorm);
 	seg_free_big(keys);
 	pfree(hist);
 	fit_setup(&fs, sample, m, d, k, snorm);
