@@ -1439,7 +1439,7 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	int			k = opt->k;
 	double	   *xnorm = alloc_rows(n, sizeof(double));
 	SegKmRows	rows = {X, n, d, xnorm};
-	int32	   *labels = alloc_rows(n, sizeof(int32));
+	int32	   *labels;
 	double	   *dist = NULL;	/* Elkan's bounds, or Lloyd's relocation of empty clusters */
 	uint64	   *keys = alloc_rows(n, sizeof(uint64));
 	int64	   *hist = palloc0(sizeof(int64) << SEG_KM_HIST_BITS);
@@ -1462,8 +1462,8 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	INSTR_TIME_SET_CURRENT(t0);
 	fit_setup(&f, X, n, d, k, xnorm);
 	sum_sq = seg_km_row_facts(&rows, opt->seed, keys, maxabs, hist);
-	m = seg_km_init_sample(&rows, keys, hist, m, &sample, &snorm);
-	seg_free_big(keys);
+	m = seg_km_init_sample(&rows, keys, hist, m, &sample, &snorm);	/* frees keys */
+	labels = alloc_rows(n, sizeof(int32));	/* after the sample: a lower peak */
 	pfree(hist);
 	fit_setup(&fs, sample, m, d, k, snorm);
 	closest = alloc_rows(m, sizeof(double));

@@ -180,7 +180,7 @@ radix_sort_keyed(KeyedRow *a, int64 n)
  * a function of the multiset of rows, not of the order they came in.
  */
 int64
-seg_km_init_sample(const SegKmRows *f, const uint64 *keys, const int64 *hist, int64 m,
+seg_km_init_sample(const SegKmRows *f, uint64 *keys, const int64 *hist, int64 m,
 				   double **sample, double **snorm)
 {
 	uint64		bound = PG_UINT64_MAX;
@@ -212,6 +212,7 @@ seg_km_init_sample(const SegKmRows *f, const uint64 *keys, const int64 *hist, in
 			a[c++].row = i;
 		}
 	Assert(c == held);
+	seg_free_big(keys);			/* before the sample is allocated: a lower peak */
 	radix_sort_keyed(a, c);
 	/* equal keys: by the rows' bytes (rows with equal bytes are interchangeable) */
 	for (int64 i = 1; i < c; i++)

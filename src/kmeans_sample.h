@@ -31,9 +31,10 @@ extern double seg_km_row_facts(const SegKmRows *f, uint64 seed, uint64 *keys, do
  * The init sample: the m rows of smallest (key, bytes), in that order (all
  * rows when n <= m), copied to *sample (m x d, a big allocation) with their
  * ‖x‖² in *snorm.  The keys are a seeded hash of each row, so this is a
- * uniform seeded sample, a function of the multiset of rows.  Returns m.
+ * uniform seeded sample, a function of the multiset of rows.  Frees keys (a
+ * big allocation) once read.  Returns m.
  */
-extern int64 seg_km_init_sample(const SegKmRows *f, const uint64 *keys, const int64 *hist, int64 m,
+extern int64 seg_km_init_sample(const SegKmRows *f, uint64 *keys, const int64 *hist, int64 m,
 								double **sample, double **snorm);
 
 #endif							/* SEG_KMEANS_SAMPLE_H */
