@@ -300,3 +300,18 @@ SELECT (SELECT array_agg(v ORDER BY v) FROM unnest(segment.centroids(m)) v)
        = ARRAY[0, 0, 1e-300, 2e-300, 1e150, 2e150]::float8[] AS exact_centres
 FROM (SELECT segment.kmeans_fit(ARRAY[1e-300 * (i % 3), 1e150 * (i % 3)], 3, '{"seed": 4}') AS m
       FROM generate_series(1, 90) i) t;
+
+-- the absolute tolerance (tol x the mean feature variance, in the metrics) is
+-- scikit-learn's and does not depend on where the rows sit: also a million
+-- away from the origin, Lloyd and Elkan
+CREATE TABLE spread AS
+SELECT i, ARRAY[(i % 4) * 2 + sin(i * 1.3) * 1.5, (i % 4 / 2) * 2 + cos(i * 0.7) * 1.5, sin(i * 0.37)] AS f
+FROM generate_series(1, 20000) i;
+SELECT off, a AS algorithm,
+       round(((segment.model_info(m) #>> '{metrics,tolerance}')::float8 / (1e-4 * v))::numeric, 6) AS vs_var_pop
+FROM (SELECT off, a,
+             (SELECT segment.kmeans_fit(ARRAY[f[1] + off, f[2] + off, f[3] + off], 4,
+                                        jsonb_build_object('seed', 3, 'algorithm', a)) FROM spread) AS m,
+             (SELECT (var_pop(f[1]) + var_pop(f[2]) + var_pop(f[3])) / 3 FROM spread) AS v
+      FROM unnest(ARRAY[0, 1e6]::float8[]) off, unnest(ARRAY['lloyd', 'elkan']) a) t
+ORDER BY off, a;

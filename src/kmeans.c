@@ -673,11 +673,11 @@ typedef struct Sums
 	int64	   *changed;		/* slots */
 	seg_i128   *bins;			/* slots x SEG_EXP_BINS: inertia */
 	double	   *gap;			/* slots: the smallest gap of block_labels_exact (a minimum: order-free) */
-	double		sum_sq;			/* Σ ‖x‖² (an exact sum, rounded once), for the tolerance */
+	const double *pivot;		/* d: a row of the init sample, for the tolerance */
 } Sums;
 
 static void
-sums_init(Sums *S, int k, int d, const double *maxabs, double sum_sq)
+sums_init(Sums *S, int k, int d, const double *maxabs, const double *pivot)
 {
 	S->k = k;
 	S->d = d;
@@ -692,7 +692,7 @@ sums_init(Sums *S, int k, int d, const double *maxabs, double sum_sq)
 	S->changed = palloc(sizeof(int64) * S->slots);
 	S->bins = palloc(sizeof(seg_i128) * S->slots * SEG_EXP_BINS);
 	S->gap = palloc(sizeof(double) * S->slots);
-	S->sum_sq = sum_sq;
+	S->pivot = pivot;
 }
 
 /* Zero what a pass adds to. */
@@ -741,32 +741,42 @@ sums_flush_block(Sums *S, int slot)
 
 /*
  * scikit-learn's _tolerance: tol times the mean per-feature variance, which
- * is (Σ‖x‖² − n‖μ‖²) / (n d); μ from the folded centre sums of a pass that
- * added every row (before any relocation).  Both sums are exact, so the
- * tolerance is a function of the multiset of rows.
+ * is (Σ‖x − p‖² − n‖μ − p‖²) / (n d) for any p.  p is a row of the init
+ * sample (S->pivot), so no term is far larger than the variance even when
+ * the data sit far from the origin; Σ‖x − p‖² is in S->bins, μ from the
+ * folded centre sums of a pass that added every row (before any
+ * relocation).  Both sums are exact: a function of the multiset of rows.
  */
 static double
 sums_tolerance(const Sums *S, int64 n, double tol)
 {
-	long double mu2 = 0.0L,
+	long double dev2 = 0.0L,
 				var;
 
 	for (int t = 0; t < S->d; t++)
 	{
 		seg_i128	hi = 0,
 					lo = 0;
-		long double mu;
+		long double off;
 
 		for (int j = 0; j < S->k; j++)
 		{
 			hi += S->tot[(size_t) j * S->d + t];
 			lo += S->tot[(size_t) (S->k + j) * S->d + t];
 		}
-		mu = seg_fix_value(hi, lo, S->unscale[t]) / n;
-		mu2 += mu * mu;
+		off = seg_fix_value(hi, lo, S->unscale[t]) / n - S->pivot[t];
+		dev2 += off * off;
 	}
-	var = ((long double) S->sum_sq - n * mu2) / ((long double) n * S->d);
+	var = ((long double) exact_total(S->bins) - n * dev2) / ((long double) n * S->d);
 	return tol * (double) (var > 0.0L ? var : 0.0L);
+}
+
+/* bins += ‖x − pivot‖² of rows [i0, i0 + b): the tolerance's first sum */
+static void
+block_pivot_distances(const double *X, int b, int d, const double *pivot, seg_i128 *bins)
+{
+	for (int r = 0; r < b; r++)
+		exact_add(bins, seg_sqdist(X + (size_t) r * d, pivot, d));
 }
 
 /*
@@ -887,6 +897,7 @@ typedef struct PassJob
 	double	   *dist;			/* final: the exact distance of each row, or NULL */
 	Sums	   *S;
 	bool		lloyd;			/* a Lloyd step: centre sums; else the exact inertia */
+	bool		tolerance;		/* the first Lloyd step: the pivot distances too (into bins) */
 } PassJob;
 
 static void
@@ -1030,6 +1041,9 @@ pass_chunk(void *arg, int slot, int64 c)
 			SEG_WIDEST_KERNEL(block_fixed_sums, f->X + i0 * d, b, d, lab, S->scale,
 							 S->bsum + (size_t) slot * 2 * k * d, (size_t) k * d);
 			sums_flush_block(S, slot);
+			if (j->tolerance)
+				block_pivot_distances(f->X + i0 * d, b, d, S->pivot,
+									  S->bins + (size_t) slot * SEG_EXP_BINS);
 		}
 		else
 			block_inertia(j, i0, b, lab, S->bins + (size_t) slot * SEG_EXP_BINS);
@@ -1041,7 +1055,8 @@ pass_chunk(void *arg, int slot, int64 c)
 /*
  * Every row to its nearest centre in C: labels and counts in S (folded),
  * and the centre sums (lloyd) or the exact inertia.  Returns how many
- * labels changed.
+ * labels changed.  A Lloyd pass with gap_floor -∞ is the first: it adds up
+ * what the tolerance needs too.
  */
 static int64
 assign_pass(const Fit *f, const double *C, int32 *labels, double *dist, Sums *S, bool lloyd,
@@ -1053,6 +1068,7 @@ assign_pass(const Fit *f, const double *C, int32 *labels, double *dist, Sums *S,
 	job.labels = labels;
 	job.dist = dist;
 	job.lloyd = lloyd;
+	job.tolerance = lloyd && gap_floor == -INFINITY;
 	job.gap_floor = lloyd ? gap_floor : INFINITY;
 	sums_reset(S);
 	seg_run_chunks(f->nchunks, pass_chunk, &job);
@@ -1380,7 +1396,7 @@ run_elkan(const Fit *f, double *C, double tol, int max_iter, int restart,
 
 #define SEG_KM_INIT_ROWS 65536	/* k-means++ draws from this many rows at least, 512 per cluster */
 
-/* Elkan's tolerance: the column sums, as a Lloyd pass with one cluster would add them. */
+/* Elkan's tolerance: the column sums (as a Lloyd pass with one cluster would add them) and pivot distances. */
 static void
 column_sums_chunk(void *arg, int slot, int64 c)
 {
@@ -1394,10 +1410,13 @@ column_sums_chunk(void *arg, int slot, int64 c)
 	chunk_range(f, c, &lo, &hi);
 	for (int64 i0 = lo; i0 < hi; i0 += f->block)
 	{
-		SEG_WIDEST_KERNEL(block_fixed_sums, f->X + i0 * f->d, (int) Min(f->block, hi - i0), f->d,
-						 zero, S->scale, S->bsum + (size_t) slot * 2 * S->k * S->d,
-						 (size_t) S->k * S->d);
+		int			b = (int) Min(f->block, hi - i0);
+
+		SEG_WIDEST_KERNEL(block_fixed_sums, f->X + i0 * f->d, b, f->d, zero, S->scale,
+						 S->bsum + (size_t) slot * 2 * S->k * S->d, (size_t) S->k * S->d);
 		sums_flush_block(S, slot);
+		block_pivot_distances(f->X + i0 * f->d, b, f->d, S->pivot,
+							  S->bins + (size_t) slot * SEG_EXP_BINS);
 	}
 }
 
@@ -1424,7 +1443,8 @@ seg_kmeans_assign_all(const double *X, int64 n, int d, const double *centroids, 
 	double		inertia;
 
 	fit_setup(&f, X, n, d, k, xnorm);
-	sums_init(&S, k, d, maxabs, seg_km_row_facts(&rows, 0, NULL, maxabs, NULL));
+	seg_km_row_facts(&rows, 0, NULL, maxabs, NULL);
+	sums_init(&S, k, d, maxabs, X);	/* no tolerance here */
 	(void) assign_pass(&f, centroids, labels, dist, &S, false, INFINITY);
 	inertia = exact_total(S.bins);
 	seg_free_big(xnorm);
@@ -1450,8 +1470,7 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 			   *closest;
 	int64		m = opt->init_sample == 0 ? n :
 		Min(n, opt->init_sample > 0 ? opt->init_sample : Max(SEG_KM_INIT_ROWS, (int64) 512 * k));
-	double		tol = -1.0,		/* Lloyd's first pass computes it */
-				sum_sq;
+	double		tol = -1.0;		/* Lloyd's first pass computes it */
 	pg_prng_state rng;
 	Fit			f,
 				fs;
@@ -1461,13 +1480,13 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 
 	INSTR_TIME_SET_CURRENT(t0);
 	fit_setup(&f, X, n, d, k, xnorm);
-	sum_sq = seg_km_row_facts(&rows, opt->seed, keys, maxabs, hist);
+	seg_km_row_facts(&rows, opt->seed, keys, maxabs, hist);
 	m = seg_km_init_sample(&rows, keys, hist, m, &sample, &snorm);	/* frees keys */
 	labels = alloc_rows(n, sizeof(int32));	/* after the sample: a lower peak */
 	pfree(hist);
 	fit_setup(&fs, sample, m, d, k, snorm);
 	closest = alloc_rows(m, sizeof(double));
-	sums_init(&S, k, d, maxabs, sum_sq);
+	sums_init(&S, k, d, maxabs, sample);	/* the first sampled row: the tolerance's pivot */
 	if (opt->algorithm == SEG_ALGO_ELKAN && k > 1)
 	{
 		tol = tolerance_pass(&f, &S, opt->tol);
@@ -1481,6 +1500,7 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 
 	pg_prng_seed(&rng, opt->seed);
 	res->inertia = INFINITY;
+	res->tolerance = tol;		/* Lloyd: set again after the first pass */
 	for (int r = 0; r < opt->n_init; r++)
 	{
 		bool		converged,
@@ -1517,8 +1537,9 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 								 r, INSTR_TIME_GET_MILLISEC(t1), iters, INSTR_TIME_GET_MILLISEC(t2),
 								 INSTR_TIME_GET_MILLISEC(t3), seg_fit_threads())));
 		ereport(DEBUG1,
-				(errmsg_internal("kmeans restart %d: inertia %.17g after %d iterations%s",
-								 r, inertia, iters, converged ? "" : " (not converged)")));
+				(errmsg_internal("kmeans restart %d: inertia %.17g after %d iterations%s (tolerance %.17g)",
+								 r, inertia, iters, converged ? "" : " (not converged)", tol)));
+		res->tolerance = tol;
 		if (inertia < res->inertia)
 		{
 			res->inertia = inertia;

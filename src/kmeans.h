@@ -47,6 +47,7 @@ typedef struct SegKmeansResult
 	int			n_iter;			/* iterations of the winning restart */
 	bool		converged;		/* the winning restart converged before max_iter */
 	int			best_init;		/* which restart won, 0-based */
+	double		tolerance;		/* tol times the mean feature variance: the shift convergence means */
 } SegKmeansResult;
 
 /*

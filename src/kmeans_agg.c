@@ -396,11 +396,11 @@ kmeans_model_from(const SegRows *s, const SegKmeansOptions *o, const SegKmeansRe
 	initStringInfo(&metrics);
 	appendStringInfo(&metrics,
 					 "{\"algorithm\": \"kmeans\", \"k\": %d, \"n_features\": %d, \"inertia\": %s, "
-					 "\"n_iter\": %d, \"converged\": %s, \"best_init\": %d, "
+					 "\"n_iter\": %d, \"converged\": %s, \"best_init\": %d, \"tolerance\": %s, "
 					 "\"rows_seen\": " INT64_FORMAT ", \"rows_used\": " INT64_FORMAT ", "
 					 "\"sampled\": %s, \"options\": %s}",
 					 o->k, s->d, float8out_internal(r->inertia), r->n_iter,
-					 r->converged ? "true" : "false", r->best_init,
+					 r->converged ? "true" : "false", r->best_init, float8out_internal(r->tolerance),
 					 s->rows_seen, s->n, s->rows_seen > s->n ? "true" : "false", s->options);
 	mtext = metrics.data;
 

@@ -2,7 +2,7 @@
  * kmeans_sample.c — the rows k-means++ draws from, chosen by the rows alone.
  *
  * One pass over the rows gathers what every later pass needs (‖x‖², the
- * largest |x| per feature, Σ‖x‖² exactly) and a seeded key per row; the
+ * largest |x| per feature) and a seeded key per row; the
  * init sample is the rows of smallest (key, bytes), in that order.  Nothing
  * here depends on the order the rows came in, nor on the thread count.
  */
@@ -11,7 +11,6 @@
 #include <math.h>
 
 #include "big_alloc.h"
-#include "exact_sums.h"
 #include "fit_threads.h"
 #include "kmeans_sample.h"
 #include "rows_state.h"
@@ -19,8 +18,8 @@
 #define SEG_KM_FACT_CHUNK 16384	/* rows per chunk of the pass: its results are order-free */
 
 /*
- * One pass for what every later pass needs: ‖x‖² of each row (and their
- * exact sum), the largest |x| per feature, and the rows' order keys.
+ * One pass for what every later pass needs: ‖x‖² of each row, the largest
+ * |x| per feature, and the rows' order keys.
  */
 typedef struct KeyJob
 {
@@ -30,7 +29,6 @@ typedef struct KeyJob
 	double	   *xnorm;			/* n */
 	double	   *maxabs;			/* slots x d */
 	int64	   *hist;			/* slots x 2^SEG_KM_HIST_BITS: the keys' top bits */
-	seg_i128   *bins;			/* slots x SEG_EXP_BINS: Σ ‖x‖² */
 } KeyJob;
 
 static void
@@ -41,7 +39,6 @@ key_chunk(void *arg, int slot, int64 c)
 	int			d = f->d;
 	double	   *mx = j->maxabs + (size_t) slot * d;
 	int64	   *hist = j->hist + ((size_t) slot << SEG_KM_HIST_BITS);
-	seg_i128   *bins = j->bins + (size_t) slot * SEG_EXP_BINS;
 	int64		lo,
 				hi,
 				i;
@@ -89,28 +86,22 @@ key_chunk(void *arg, int slot, int64 c)
 		}
 		j->xnorm[i] = xn;
 	}
-	for (i = lo; i < hi; i++)
+	for (i = lo; i < hi && j->keys; i++)
 	{
-		exact_add(bins, j->xnorm[i]);
-		if (j->keys)
-		{
-			uint64		key = seg_row_order_key(d, j->seed, f->X + i * d);
+		uint64		key = seg_row_order_key(d, j->seed, f->X + i * d);
 
-			j->keys[i] = key;
-			hist[key >> (64 - SEG_KM_HIST_BITS)]++;
-		}
+		j->keys[i] = key;
+		hist[key >> (64 - SEG_KM_HIST_BITS)]++;
 	}
 }
 
-double
+void
 seg_km_row_facts(const SegKmRows *f, uint64 seed, uint64 *keys, double *maxabs, int64 *hist)
 {
 	int			slots = seg_fit_threads();
 	KeyJob		job = {f, seed, keys, f->xnorm,
 		palloc0(sizeof(double) * slots * f->d),
-		palloc0(sizeof(int64) * ((size_t) slots << SEG_KM_HIST_BITS)),
-	palloc0(sizeof(seg_i128) * slots * SEG_EXP_BINS)};
-	double		sum_sq;
+	palloc0(sizeof(int64) * ((size_t) slots << SEG_KM_HIST_BITS))};
 
 	seg_run_chunks((f->n + SEG_KM_FACT_CHUNK - 1) / SEG_KM_FACT_CHUNK, key_chunk, &job);
 	memset(maxabs, 0, sizeof(double) * f->d);
@@ -121,15 +112,9 @@ seg_km_row_facts(const SegKmRows *f, uint64 seed, uint64 *keys, double *maxabs, 
 		if (hist)
 			for (int b = 0; b < (1 << SEG_KM_HIST_BITS); b++)
 				hist[b] += job.hist[((size_t) sl << SEG_KM_HIST_BITS) + b];
-		if (sl > 0)
-			for (int e = 0; e < SEG_EXP_BINS; e++)
-				job.bins[e] += job.bins[sl * SEG_EXP_BINS + e];
 	}
-	sum_sq = exact_total(job.bins);
 	pfree(job.maxabs);
 	pfree(job.hist);
-	pfree(job.bins);
-	return sum_sq;
 }
 
 typedef struct KeyedRow

@@ -22,10 +22,9 @@ typedef struct SegKmRows
  * f->xnorm, the largest |x| per feature into maxabs (d), and when keys is
  * not NULL each row's seeded sample key and, into hist (2^SEG_KM_HIST_BITS,
  * zeroed by the caller), how many keys start with each top-bits value.
- * Returns Σ ‖x‖², an exact sum rounded once.
  */
-extern double seg_km_row_facts(const SegKmRows *f, uint64 seed, uint64 *keys, double *maxabs,
-							   int64 *hist);
+extern void seg_km_row_facts(const SegKmRows *f, uint64 seed, uint64 *keys, double *maxabs,
+							 int64 *hist);
 
 /*
  * The init sample: the m rows of smallest (key, bytes), in that order (all
