@@ -1452,6 +1452,14 @@ seg_kmeans_assign_all(const double *X, int64 n, int d, const double *centroids, 
 	return inertia;
 }
 
+int64
+seg_kmeans_init_rows(const SegKmeansOptions *opt, int64 n)
+{
+	if (opt->init_sample == 0)
+		return n;
+	return opt->init_sample > 0 ? opt->init_sample : Max(SEG_KM_INIT_ROWS, (int64) 512 * opt->k);
+}
+
 void
 seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 			   SegKmeansResult *res)
@@ -1461,15 +1469,15 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	SegKmRows	rows = {X, n, d, xnorm};
 	int32	   *labels;
 	double	   *dist = NULL;	/* Elkan's bounds, or Lloyd's relocation of empty clusters */
-	uint64	   *keys = alloc_rows(n, sizeof(uint64));
+	bool		presorted = opt->rows_in_key_order;
+	uint64	   *keys = presorted ? NULL : alloc_rows(n, sizeof(uint64));
 	int64	   *hist = palloc0(sizeof(int64) << SEG_KM_HIST_BITS);
 	double	   *maxabs = palloc(sizeof(double) * d);
 	double	   *C = palloc(sizeof(double) * k * d);
 	double	   *sample,
 			   *snorm,
 			   *closest;
-	int64		m = opt->init_sample == 0 ? n :
-		Min(n, opt->init_sample > 0 ? opt->init_sample : Max(SEG_KM_INIT_ROWS, (int64) 512 * k));
+	int64		m = Min(n, seg_kmeans_init_rows(opt, n));
 	double		tol = -1.0;		/* Lloyd's first pass computes it */
 	pg_prng_state rng;
 	Fit			f,
@@ -1481,7 +1489,14 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	INSTR_TIME_SET_CURRENT(t0);
 	fit_setup(&f, X, n, d, k, xnorm);
 	seg_km_row_facts(&rows, opt->seed, keys, maxabs, hist);
-	m = seg_km_init_sample(&rows, keys, hist, m, &sample, &snorm);	/* frees keys */
+	if (presorted)
+	{
+		/* in key order already: the first m rows are the sample */
+		sample = (double *) X;
+		snorm = xnorm;
+	}
+	else
+		m = seg_km_init_sample(&rows, keys, hist, m, &sample, &snorm);	/* frees keys */
 	labels = alloc_rows(n, sizeof(int32));	/* after the sample: a lower peak */
 	pfree(hist);
 	fit_setup(&fs, sample, m, d, k, snorm);
@@ -1554,8 +1569,11 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	seg_free_big(labels);
 	if (dist)
 		seg_free_big(dist);
-	seg_free_big(sample);
-	seg_free_big(snorm);
+	if (!presorted)
+	{
+		seg_free_big(sample);
+		seg_free_big(snorm);
+	}
 	seg_free_big(closest);
 	pfree(C);
 	pfree(f.D);

@@ -37,6 +37,8 @@ typedef struct SegKmeansOptions
 	SegKmeansInit init;
 	SegKmeansAlgo algorithm;
 	int			init_sample;	/* rows the init draws from: 0 all, -1 max(65536, 512 k) */
+	bool		rows_in_key_order;	/* X is sorted by seeded order key (seg_rows_sort): its
+									 * first rows are the init sample, no copy */
 } SegKmeansOptions;
 
 typedef struct SegKmeansResult
@@ -60,6 +62,9 @@ typedef struct SegKmeansResult
  */
 extern void seg_kmeans_run(const double *X, int64 n, int d,
 						   const SegKmeansOptions *opt, SegKmeansResult *res);
+
+/* How many of n rows the init draws from under opt (all of them when it returns >= n). */
+extern int64 seg_kmeans_init_rows(const SegKmeansOptions *opt, int64 n);
 
 /*
  * Nearest centroid of every row of X, in blocks through BLAS: labels (0-based)

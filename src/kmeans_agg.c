@@ -84,6 +84,7 @@ parse_options(Jsonb *j, int k, SegKmeansOptions *o, int *k_min)
 	o->init = SEG_INIT_KMEANSPP;
 	o->algorithm = SEG_ALGO_LLOYD;
 	o->init_sample = -1;
+	o->rows_in_key_order = false;
 
 	if (j != NULL)
 	{
@@ -437,8 +438,11 @@ prepare_fit(FunctionCallInfo fcinfo, const char *name, SegKmeansOptions *o, int 
 						name, o->k, (long long) s->n),
 				 errhint("Use a smaller k or add rows.")));
 	INSTR_TIME_SET_CURRENT(t0);
+	/* when the init draws from every row, rows in key order are its sample: no copy */
+	sort = sort || seg_kmeans_init_rows(o, s->n) >= s->n;
 	if (sort)
 		seg_rows_sort(s);
+	o->rows_in_key_order = sort;
 	ndistinct = distinct_rows(s, o->k);
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
