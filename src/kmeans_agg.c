@@ -5,8 +5,10 @@
  * the rows); the final function runs k-means on the rows as they were
  * gathered.  k-means itself is order-free (kmeans.c: seeded init sample,
  * exact sums), so the same seed and data give the same model whether the
- * plan was serial, parallel or distributed.  kmeans_sweep still sorts the
- * rows: its metrics' samples are drawn by position.
+ * plan was serial, parallel or distributed.  The rows are sorted in place
+ * into their canonical order only when the init draws from all of them
+ * (they are then its sample), and always for kmeans_sweep, whose metrics'
+ * samples are drawn by position.
  */
 #include "postgres.h"
 
