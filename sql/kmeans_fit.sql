@@ -262,6 +262,9 @@ SELECT segment.centroids(segment.kmeans_fit(f, 5, '{"seed": 9, "init_sample": 0}
      = segment.model_send(segment.kmeans_fit(f, 5, '{"seed": 9, "init_sample": 0}')) AS all_rows_order_free,
        segment.model_info(segment.kmeans_fit(f, 5, '{"seed": 9, "init_sample": 0}')) #> '{metrics,options}' AS options
 FROM slow;
+SELECT o AS options, segment.model_info(segment.kmeans_fit(f, 5, o)) #> '{metrics,init_rows}' AS init_rows
+FROM slow, unnest(ARRAY['{"seed": 9}', '{"seed": 9, "init_sample": 0}', '{"seed": 9, "init_sample": 70000}']::jsonb[]) o
+GROUP BY o ORDER BY 2;
 SELECT segment.kmeans_fit(f, 5, '{"init_sample": 4}') FROM slow;
 SELECT segment.kmeans_fit(f, 5, '{"init_sample": -1}') FROM slow;
 

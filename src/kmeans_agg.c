@@ -400,10 +400,12 @@ kmeans_model_from(const SegRows *s, const SegKmeansOptions *o, const SegKmeansRe
 	appendStringInfo(&metrics,
 					 "{\"algorithm\": \"kmeans\", \"k\": %d, \"n_features\": %d, \"inertia\": %s, "
 					 "\"n_iter\": %d, \"converged\": %s, \"best_init\": %d, \"tolerance\": %s, "
+					 "\"init_rows\": " INT64_FORMAT ", "
 					 "\"rows_seen\": " INT64_FORMAT ", \"rows_used\": " INT64_FORMAT ", "
 					 "\"sampled\": %s, \"options\": %s}",
 					 o->k, s->d, float8out_internal(r->inertia), r->n_iter,
 					 r->converged ? "true" : "false", r->best_init, float8out_internal(r->tolerance),
+					 Min(s->n, seg_kmeans_init_rows(o, s->n)),
 					 s->rows_seen, s->n, s->rows_seen > s->n ? "true" : "false", s->options);
 	mtext = metrics.data;
 
