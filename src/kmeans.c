@@ -364,18 +364,6 @@ typedef struct PlusPlusJob
 	double	   *chunk_pot;		/* nchunks: sum of closest per chunk (first scan) */
 } PlusPlusJob;
 
-/* The first scan over rows [lo, hi): closest = the exact distance to the first centre, added in row order. */
-static double
-first_scan_rows(const Fit *f, const double *c0, int64 lo, int64 hi, double *closest, double pot)
-{
-	for (int64 i = lo; i < hi; i++)
-	{
-		closest[i] = seg_sqdist(f->X + i * f->d, c0, f->d);
-		pot += closest[i];
-	}
-	return pot;
-}
-
 /* The first centre: the seeded generator's next draw. */
 static int64
 first_centre_index(pg_prng_state *rng, int64 n)
@@ -408,11 +396,17 @@ pp_first_chunk(void *arg, int slot, int64 c)
 {
 	PlusPlusJob *j = (PlusPlusJob *) arg;
 	const Fit  *f = j->f;
+	double		pot = 0.0;
 	int64		lo,
 				hi;
 
 	chunk_range(f, c, &lo, &hi);
-	j->chunk_pot[c] = first_scan_rows(f, j->centre, lo, hi, j->closest, 0.0);
+	for (int64 i = lo; i < hi; i++)
+	{
+		j->closest[i] = seg_sqdist(f->X + i * f->d, j->centre, f->d);
+		pot += j->closest[i];
+	}
+	j->chunk_pot[c] = pot;
 }
 
 /*
@@ -707,6 +701,15 @@ sums_reset(Sums *S)
 		S->gap[sl] = INFINITY;
 }
 
+/* Fold the exact bins of slot 1.. into slot 0's. */
+static void
+sums_fold_bins(Sums *S)
+{
+	for (int sl = 1; sl < S->slots; sl++)
+		for (int e = 0; e < SEG_EXP_BINS; e++)
+			S->bins[e] += S->bins[sl * SEG_EXP_BINS + e];
+}
+
 /* Fold slot 1.. into slot 0: integer sums, so the order is of no account. */
 static void
 sums_fold(Sums *S)
@@ -721,9 +724,8 @@ sums_fold(Sums *S)
 			S->counts[j] += S->counts[sl * S->k + j];
 		S->changed[0] += S->changed[sl];
 		S->gap[0] = Min(S->gap[0], S->gap[sl]);
-		for (int e = 0; e < SEG_EXP_BINS; e++)
-			S->bins[e] += S->bins[sl * SEG_EXP_BINS + e];
 	}
+	sums_fold_bins(S);
 }
 
 /* Flush a block's int64 sums into the slot's exact totals. */
@@ -891,7 +893,8 @@ typedef struct PassJob
 	const double *C;
 	const double *Ct;			/* C transposed, for block_dot_t */
 	const double *cnorm;
-	double		tie_slack;		/* margins up to tie_slack * (‖x‖² + 2 max ‖c‖²) are settled exactly */
+	double		tie_slack;		/* margins up to tie_slack * (‖x‖² + cnorm_max2) are settled exactly */
+	double		cnorm_max2;		/* 2 max ‖c‖² */
 	double		gap_floor;		/* gaps at or below it cannot let run_lloyd skip a pass */
 	int32	   *labels;
 	double	   *dist;			/* final: the exact distance of each row, or NULL */
@@ -906,6 +909,9 @@ pass_setup(PassJob *job, const Fit *f, const double *C, Sums *S)
 	double	   *cnorm = palloc(sizeof(double) * f->k);
 
 	centre_norms(C, f->k, f->d, cnorm);
+	job->cnorm_max2 = 0.0;
+	for (int q = 0; q < f->k; q++)
+		job->cnorm_max2 = Max(job->cnorm_max2, 2.0 * cnorm[q]);
 	job->f = f;
 	job->C = C;
 	job->Ct = transposed(C, f->k, f->d);
@@ -927,6 +933,26 @@ pass_done(PassJob *job)
 	pfree((double *) job->Ct);
 }
 
+/* The centre nearest x by exact distances, the first on ties. */
+static int32
+nearest_exact(const double *x, const double *C, int k, int d)
+{
+	int32		label = 0;
+	double		bestd = seg_sqdist(x, C, d);
+
+	for (int q = 1; q < k; q++)
+	{
+		double		v = seg_sqdist(x, C + (size_t) q * d, d);
+
+		if (v < bestd)
+		{
+			bestd = v;
+			label = q;
+		}
+	}
+	return label;
+}
+
 /*
  * The labels of rows [i0, i0 + b) from their block's dgemm values, rows near
  * a tie settled by exact distances (the first centre on an exact tie).
@@ -941,31 +967,15 @@ block_labels_exact(const PassJob *j, int64 i0, int b, const double *D, int32 *la
 	const Fit  *f = j->f;
 	double		margin[SEG_KM_BLOCK],
 				best[SEG_KM_BLOCK];
-	double		cmax2 = 0.0;
 
 	SEG_WIDEST_KERNEL(block_labels, D, b, j->cnorm, f->k, lab, best, margin);
-	for (int q = 0; q < f->k; q++)
-		cmax2 = Max(cmax2, 2.0 * j->cnorm[q]);
 	for (int r = 0; r < b; r++)
 	{
-		double		scale = f->xnorm[i0 + r] + cmax2;
+		double		scale = f->xnorm[i0 + r] + j->cnorm_max2;
 
 		if (margin[r] <= j->tie_slack * scale)
 		{
-			const double *x = f->X + (i0 + r) * f->d;
-			double		bestd = seg_sqdist(x, j->C, f->d);
-
-			lab[r] = 0;
-			for (int q = 1; q < f->k; q++)
-			{
-				double		v = seg_sqdist(x, j->C + (size_t) q * f->d, f->d);
-
-				if (v < bestd)
-				{
-					bestd = v;
-					lab[r] = q;
-				}
-			}
+			lab[r] = nearest_exact(f->X + (i0 + r) * f->d, j->C, f->k, f->d);
 			gap_min = 0.0;
 		}
 		else if (gap_min > j->gap_floor)
@@ -1077,7 +1087,7 @@ assign_pass(const Fit *f, const double *C, int32 *labels, double *dist, Sums *S,
 	return S->changed[0];
 }
 
-/* The exact inertia of rows whose labels are those of C already. */
+/* The exact inertia (and, with dist, each row's distance) of rows whose labels are those of C already. */
 static void
 inertia_chunk(void *arg, int slot, int64 c)
 {
@@ -1091,53 +1101,28 @@ inertia_chunk(void *arg, int slot, int64 c)
 }
 
 static void
-inertia_pass(const Fit *f, const double *C, int32 *labels, Sums *S)
+inertia_pass(const Fit *f, const double *C, int32 *labels, double *dist, Sums *S)
 {
-	PassJob		job = {.f = f, .C = C, .labels = labels, .S = S};
+	PassJob		job = {.f = f, .C = C, .labels = labels, .dist = dist, .S = S};
 
 	memset(S->bins, 0, sizeof(seg_i128) * S->slots * SEG_EXP_BINS);
 	seg_run_chunks(f->nchunks, inertia_chunk, &job);
-	for (int sl = 1; sl < S->slots; sl++)
-		for (int e = 0; e < SEG_EXP_BINS; e++)
-			S->bins[e] += S->bins[sl * SEG_EXP_BINS + e];
+	sums_fold_bins(S);
 }
 
-/* dist[i] = ‖x_i − C[labels[i]]‖², for the relocation of empty clusters */
-typedef struct DistJob
-{
-	const Fit  *f;
-	const double *C;
-	const int32 *labels;
-	double	   *dist;
-} DistJob;
-
-static void
-label_dist_chunk(void *arg, int slot, int64 c)
-{
-	DistJob    *j = (DistJob *) arg;
-	const Fit  *f = j->f;
-	int64		lo,
-				hi;
-
-	chunk_range(f, c, &lo, &hi);
-	for (int64 i = lo; i < hi; i++)
-		j->dist[i] = seg_sqdist(f->X + i * f->d, j->C + (size_t) j->labels[i] * f->d, f->d);
-}
-
+/*
+ * After a Lloyd pass (and its tolerance: this overwrites the bins), empty
+ * clusters take the farthest rows.  Returns whether any was empty.
+ */
 static bool
-relocate_if_empty(const Fit *f, const double *C, const int32 *labels, double **dist, Sums *S)
+relocate_if_empty(const Fit *f, const double *C, int32 *labels, double **dist, Sums *S)
 {
 	for (int q = 0; q < f->k; q++)
 		if (S->counts[q] == 0)
 		{
-			DistJob		job;
-
 			if (*dist == NULL)
 				*dist = alloc_rows(f->n, sizeof(double));	/* most fits never need it */
-			job = (DistJob) {f, C, labels, *dist};
-
-			/* distances only when a cluster is empty: most passes never need them */
-			seg_run_chunks(f->nchunks, label_dist_chunk, &job);
+			inertia_pass(f, C, labels, *dist, S);	/* for its distances */
 			relocate_empty(f, labels, *dist, S);
 			return true;
 		}
@@ -1471,7 +1456,7 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	double	   *dist = NULL;	/* Elkan's bounds, or Lloyd's relocation of empty clusters */
 	bool		presorted = opt->rows_in_key_order;
 	uint64	   *keys = presorted ? NULL : alloc_rows(n, sizeof(uint64));
-	int64	   *hist = palloc0(sizeof(int64) << SEG_KM_HIST_BITS);
+	int64	   *hist = presorted ? NULL : palloc0(sizeof(int64) << SEG_KM_HIST_BITS);
 	double	   *maxabs = palloc(sizeof(double) * d);
 	double	   *C = palloc(sizeof(double) * k * d);
 	double	   *sample,
@@ -1498,7 +1483,8 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 	else
 		m = seg_km_init_sample(&rows, keys, hist, m, &sample, &snorm);	/* frees keys */
 	labels = alloc_rows(n, sizeof(int32));	/* after the sample: a lower peak */
-	pfree(hist);
+	if (hist)
+		pfree(hist);
 	fit_setup(&fs, sample, m, d, k, snorm);
 	closest = alloc_rows(m, sizeof(double));
 	sums_init(&S, k, d, maxabs, sample);	/* the first sampled row: the tolerance's pivot */
@@ -1539,7 +1525,7 @@ seg_kmeans_run(const double *X, int64 n, int d, const SegKmeansOptions *opt,
 		INSTR_TIME_SET_CURRENT(t2);
 		/* labels, sizes and inertia of the returned centres */
 		if (final)
-			inertia_pass(&f, C, labels, &S);
+			inertia_pass(&f, C, labels, NULL, &S);
 		else
 			(void) assign_pass(&f, C, labels, NULL, &S, false, INFINITY);
 		inertia = exact_total(S.bins);

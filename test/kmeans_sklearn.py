@@ -37,6 +37,18 @@ def load(cur, table, X, labels=None):
     cur.executemany(f"INSERT INTO {table} VALUES (%s, %s, %s)", rows)
 
 
+def separated(n, seed):
+    """6 well-separated blobs in 5 dimensions."""
+    return make_blobs(n_samples=n, n_features=5, centers=6, cluster_std=0.5,
+                      center_box=(-50, 50), random_state=seed)[0]
+
+
+def overlapping(n, seed):
+    """8 overlapping blobs in 8 dimensions."""
+    return make_blobs(n_samples=n, n_features=8, centers=8, cluster_std=4.0,
+                      center_box=(-10, 10), random_state=seed)[0]
+
+
 def same_partition(cur, table, X, k, name):
     """kmeans_fit's labels (kmeans_assign) against KMeans's: adjusted Rand must be 1."""
     cur.execute(f"SELECT segment.kmeans_fit(f, {k}, '{{\"seed\": 1}}') FROM {table}")
@@ -76,15 +88,13 @@ def main():
         cur.execute("CREATE EXTENSION segment")
 
         # 1. well-separated blobs: the same partition
-        X, _ = make_blobs(n_samples=3000, n_features=5, centers=6, cluster_std=0.5,
-                          center_box=(-50, 50), random_state=3)
-        load(cur, "sep", X)
+        X = separated(3000, 3)
+        copy_rows(cur, "sep", X)
         same_partition(cur, "sep", X, 6, "separated blobs, same partition")
 
         # 2. overlapping blobs: inertia within 0.1%
-        Y, _ = make_blobs(n_samples=20000, n_features=8, centers=8, cluster_std=4.0,
-                          center_box=(-10, 10), random_state=5)
-        load(cur, "ovl", Y)
+        Y = overlapping(20000, 5)
+        copy_rows(cur, "ovl", Y)
         for init in ("k-means++", "random"):
             same_inertia(cur, "ovl", Y, f"overlapping blobs, init {init}, inertia", n_init=10, init=init)
         # the same with Elkan's algorithm (scikit-learn's algorithm="elkan"), and Elkan runs
@@ -102,12 +112,10 @@ def main():
 
         # 2b. past 65,536 rows k-means++ draws from a seeded sample of them (Lloyd runs
         # over all): the same partition on separated blobs, inertia within 0.1% overlapping
-        X, _ = make_blobs(n_samples=100000, n_features=5, centers=6, cluster_std=0.5,
-                          center_box=(-50, 50), random_state=4)
+        X = separated(100000, 4)
         copy_rows(cur, "bigsep", X)
         same_partition(cur, "bigsep", X, 6, "100,000 separated rows (sampled init), same partition")
-        Y, _ = make_blobs(n_samples=200000, n_features=8, centers=8, cluster_std=4.0,
-                          center_box=(-10, 10), random_state=6)
+        Y = overlapping(200000, 6)
         copy_rows(cur, "bigovl", Y)
         same_inertia(cur, "bigovl", Y, "200,000 overlapping rows (sampled init), inertia", n_init=3)
 
