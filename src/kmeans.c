@@ -217,32 +217,10 @@ block_dot_t(const Fit *f, int64 i0, int b, const double *Ct, int k, double *Dt)
 		margin[r] = second - bestv; \
 	}
 
-static void
-block_labels_sse2(const double *Dt, int b, const double *cnorm, int k, int32 *labels,
-				  double *best, double *margin)
-{
-	BLOCK_LABELS_BODY(seg_v2d, seg_v2i, 2)
-}
-
-#ifdef SEG_HAVE_AVX2_KERNELS
-__attribute__((target("avx2")))
-static void
-block_labels_avx2(const double *Dt, int b, const double *cnorm, int k, int32 *labels,
-				  double *best, double *margin)
-{
-	BLOCK_LABELS_BODY(seg_v4d, seg_v4i, 4)
-}
-#endif
-
-#ifdef SEG_HAVE_AVX512_KERNELS
-__attribute__((target("avx512f")))
-static void
-block_labels_avx512(const double *Dt, int b, const double *cnorm, int k, int32 *labels,
-					double *best, double *margin)
-{
-	BLOCK_LABELS_BODY(seg_v8d, seg_v8i, 8)
-}
-#endif
+SEG_WIDTH_VARIANTS(block_labels,
+				   (const double *Dt, int b, const double *cnorm, int k, int32 *labels,
+					double *best, double *margin),
+				   BLOCK_LABELS_BODY)
 
 /*
  * bsum[lab[r]] += the fixed-point row r (hi parts; lo parts kd further on),
@@ -287,32 +265,10 @@ block_labels_avx512(const double *Dt, int b, const double *cnorm, int k, int32 *
 		} \
 	}
 
-static void
-block_fixed_sums_sse2(const double *X, int b, int d, const int32 *lab, const double *scale,
-					  int64 *bsum, size_t kd)
-{
-	BLOCK_FIXED_SUMS_BODY(seg_v2d, seg_v2i, 2)
-}
-
-#ifdef SEG_HAVE_AVX2_KERNELS
-__attribute__((target("avx2")))
-static void
-block_fixed_sums_avx2(const double *X, int b, int d, const int32 *lab, const double *scale,
-					  int64 *bsum, size_t kd)
-{
-	BLOCK_FIXED_SUMS_BODY(seg_v4d, seg_v4i, 4)
-}
-#endif
-
-#ifdef SEG_HAVE_AVX512_KERNELS
-__attribute__((target("avx512f")))
-static void
-block_fixed_sums_avx512(const double *X, int b, int d, const int32 *lab, const double *scale,
-						int64 *bsum, size_t kd)
-{
-	BLOCK_FIXED_SUMS_BODY(seg_v8d, seg_v8i, 8)
-}
-#endif
+SEG_WIDTH_VARIANTS(block_fixed_sums,
+				   (const double *X, int b, int d, const int32 *lab, const double *scale,
+					int64 *bsum, size_t kd),
+				   BLOCK_FIXED_SUMS_BODY)
 
 /* Ct (d x k) = C (k x d) transposed, for block_dot and block_dot_t. */
 static void

@@ -162,7 +162,6 @@ typedef int64 seg_v4i __attribute__((vector_size(32)));
  * kernels whose lanes only compare, select and add integers or exact
  * products, so every width gives the same bits.
  */
-#define SEG_HAVE_AVX512_KERNELS 1
 #define SEG_WIDEST_KERNEL(fn, ...) \
 	(seg_vector_kernels == SEG_KERNELS_AUTO && __builtin_cpu_supports("avx512f") ? \
 	 fn##_avx512(__VA_ARGS__) : SEG_AVX2_OR_SSE2(fn, __VA_ARGS__))
@@ -207,9 +206,21 @@ seg_sqdist_pair_avx2(const double *a, const double *b0, const double *b1, int d,
 }
 #endif
 
-#ifndef SEG_HAVE_AVX2_KERNELS
+/*
+ * name_sse2, name_avx2 and name_avx512 (what SEG_WIDEST_KERNEL picks from),
+ * each BODY(vector of doubles, vector of int64, lanes) with the same
+ * parameters.
+ */
+#ifdef SEG_HAVE_AVX2_KERNELS
+#define SEG_WIDTH_VARIANTS(name, PARAMS, BODY) \
+	static void name##_sse2 PARAMS { BODY(seg_v2d, seg_v2i, 2) } \
+	__attribute__((target("avx2"))) static void name##_avx2 PARAMS { BODY(seg_v4d, seg_v4i, 4) } \
+	__attribute__((target("avx512f"))) static void name##_avx512 PARAMS { BODY(seg_v8d, seg_v8i, 8) }
+#else
 #define SEG_AVX2_OR_SSE2(fn, ...) fn##_sse2(__VA_ARGS__)
 #define SEG_WIDEST_KERNEL(fn, ...) fn##_sse2(__VA_ARGS__)
+#define SEG_WIDTH_VARIANTS(name, PARAMS, BODY) \
+	static void name##_sse2 PARAMS { BODY(seg_v2d, seg_v2i, 2) }
 #endif
 
 #endif							/* SEG_VECMATH_H */
